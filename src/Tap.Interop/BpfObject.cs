@@ -23,6 +23,13 @@ public sealed class BpfObject : IDisposable
     public void ReuseMap(string name, FdHandle fd) =>
         BpfException.Check(Libbpf.bpf_map__reuse_fd(FindMap(name), fd.Fd), "bpf_map__reuse_fd", name);
 
+    /// <summary>The map as the object defines it (before load), to compare with a pinned map.</summary>
+    public (uint Type, uint KeySize, uint ValueSize, uint MaxEntries) MapDef(string name)
+    {
+        nint m = FindMap(name);
+        return ((uint)Libbpf.bpf_map__type(m), Libbpf.bpf_map__key_size(m), Libbpf.bpf_map__value_size(m), Libbpf.bpf_map__max_entries(m));
+    }
+
     public void SetAutoload(string program, bool autoload) =>
         BpfException.Check(Libbpf.bpf_program__set_autoload(FindProgram(program), autoload), "bpf_program__set_autoload", program);
 

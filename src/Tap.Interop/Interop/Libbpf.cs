@@ -47,6 +47,22 @@ public static unsafe partial class Libbpf
     [LibraryImport(Lib, EntryPoint = "bpf_map__fd")]
     internal static partial int bpf_map__fd(nint map);
 
+    // enum bpf_map_type bpf_map__type(const struct bpf_map *map);
+    [LibraryImport(Lib, EntryPoint = "bpf_map__type")]
+    internal static partial int bpf_map__type(nint map);
+
+    // __u32 bpf_map__key_size(const struct bpf_map *map);
+    [LibraryImport(Lib, EntryPoint = "bpf_map__key_size")]
+    internal static partial uint bpf_map__key_size(nint map);
+
+    // __u32 bpf_map__value_size(const struct bpf_map *map);
+    [LibraryImport(Lib, EntryPoint = "bpf_map__value_size")]
+    internal static partial uint bpf_map__value_size(nint map);
+
+    // __u32 bpf_map__max_entries(const struct bpf_map *map);
+    [LibraryImport(Lib, EntryPoint = "bpf_map__max_entries")]
+    internal static partial uint bpf_map__max_entries(nint map);
+
     // int bpf_map__reuse_fd(struct bpf_map *map, int fd);
     [LibraryImport(Lib, EntryPoint = "bpf_map__reuse_fd")]
     internal static partial int bpf_map__reuse_fd(nint map, int fd);
