@@ -18,7 +18,9 @@ public static class Program
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
-            stderr.WriteLine($"tcloader: {parse.Errors[0].Message} (see tcloader --help)");
+            // One line: System.CommandLine lists allowed values on lines of their own.
+            var msg = string.Join(" ", parse.Errors[0].Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+            stderr.WriteLine($"tcloader: {msg} (see tcloader --help)");
             return ExitCodes.Usage;
         }
         try

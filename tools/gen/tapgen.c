@@ -616,7 +616,7 @@ struct sink_stats {
 };
 
 #define RING_BLOCK_SIZE (1u << 20)
-#define RING_BLOCK_NR 64u
+#define RING_BLOCK_NR 256u /* 256 MiB: seconds of traffic, so a starved sink (2 busy cores) still drops nothing */
 #define RING_FRAME_SIZE (1u << 14)
 
 static int do_sink(int argc, char **argv)

@@ -32,10 +32,13 @@ public sealed class Lab : IDisposable
     public void Dispose() => Run.Cmd(TestEnv.Tool("tools/lab/lab.sh"), $"down --prefix {Prefix}", 60_000);
 
     /// <summary>Starts a sink in the right namespace on pair i and waits until it listens.</summary>
-    public SinkProcess StartSink(int pair, long count, string sizeSpec, int stream = 0, string? ns = null, string? iface = null, int timeoutSec = 60)
+    public SinkProcess StartSink(int pair, long count, string sizeSpec, int stream = 0, string? ns = null, string? iface = null, int timeoutSec = 60, bool reverse = false)
     {
         string ready = Path.Combine(Path.GetTempPath(), $"tapsink-{Guid.NewGuid():N}");
-        var p = Run.Start("ip", $"netns exec {ns ?? RightNs} {TestEnv.Tapgen} sink --iface {iface ?? Right(pair)} --count {count} --size {sizeSpec} --stream {stream} --timeout {timeoutSec} --idle-ms 3000 --ready-file {ready}");
+        // ns "" means the root namespace (the recorder link lives there).
+        string args = $"sink --iface {iface ?? Right(pair)} --count {count} --size {sizeSpec} --stream {stream} --timeout {timeoutSec} --idle-ms 3000 --ready-file {ready}" +
+            $" --src-mac {Mac(pair, reverse ? 2 : 1)} --dst-mac {Mac(pair, reverse ? 1 : 2)}";
+        var p = ns == "" ? Run.Start(TestEnv.Tapgen, args) : Run.Start("ip", $"netns exec {ns ?? RightNs} {TestEnv.Tapgen} {args}");
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!File.Exists(ready))
         {
@@ -48,9 +51,11 @@ public sealed class Lab : IDisposable
     }
 
     /// <summary>Sends numbered frames from the left namespace on pair i; returns tapgen's JSON.</summary>
-    public JsonElement Send(int pair, long count, string sizeSpec, int pps, int stream = 0, string extra = "", string? ns = null, string? iface = null)
+    public JsonElement Send(int pair, long count, string sizeSpec, int pps, int stream = 0, string extra = "", bool reverse = false)
     {
-        var r = Run.Cmd("ip", $"netns exec {ns ?? LeftNs} {TestEnv.Tapgen} send --iface {iface ?? Left(pair)} --count {count} --size {sizeSpec} --pps {pps} --stream {stream} --src-mac {Mac(pair, 1)} --dst-mac {Mac(pair, 2)} --duration-max 60 {extra}", 90_000);
+        string ns = reverse ? RightNs : LeftNs, iface = reverse ? Right(pair) : Left(pair);
+        int src = reverse ? 2 : 1, dst = reverse ? 1 : 2;
+        var r = Run.Cmd("ip", $"netns exec {ns} {TestEnv.Tapgen} send --iface {iface} --count {count} --size {sizeSpec} --pps {pps} --stream {stream} --src-mac {Mac(pair, src)} --dst-mac {Mac(pair, dst)} --duration-max 60 {extra}", 90_000);
         if (r.ExitCode != 0) throw new InvalidOperationException("tapgen send failed: " + r);
         return JsonDocument.Parse(r.Stdout.Trim().Split('\n')[^1]).RootElement;
     }
