@@ -1,1 +1,8 @@
-class P{static void Main(){}}
+using Tap.Recorder.Cli;
+
+namespace Tap.Recorder;
+
+public static class Program
+{
+    public static int Main(string[] args) => RecorderCli.Run(args, Console.Out, Console.Error);
+}

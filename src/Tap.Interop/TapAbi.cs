@@ -65,3 +65,15 @@ public unsafe struct TapStats
         for (int i = 0; i < TapConst.CloneErrBuckets; i++) CloneErr[i] += o.CloneErr[i];
     }
 }
+
+/// <summary>struct tap_xsk_stats: per-CPU counters of xdp_xsk at the recorder endpoint.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct TapXskStats
+{
+    public ulong Packets;
+    public ulong Bytes;
+    public ulong Redirected;
+    public ulong NoSocket;
+
+    public void Add(in TapXskStats o) { Packets += o.Packets; Bytes += o.Bytes; Redirected += o.Redirected; NoSocket += o.NoSocket; }
+}

@@ -87,6 +87,13 @@ public static class Run
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, (System.Text.StringBuilder, System.Text.StringBuilder)> Outputs = new();
 
+    /// <summary>What a running process has written to stderr so far.</summary>
+    public static string PeekStderr(Process p)
+    {
+        if (!Outputs.TryGetValue(p.Id, out var o)) return "";
+        lock (o.Item2) return o.Item2.ToString();
+    }
+
     public static RunResult Wait(Process p, int timeoutMs = 120_000)
     {
         if (!p.WaitForExit(timeoutMs))
