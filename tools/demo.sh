@@ -17,7 +17,7 @@ REC_PID=""
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 cleanup() {
 	set +e
-	[ -n "$REC_PID" ] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
+	[ -n "$REC_PID" ] && kill -TERM "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
 	bin/tcloader detach >/dev/null 2>&1
 	tools/lab/lab.sh down --prefix $P
 }
@@ -44,8 +44,9 @@ ip netns exec ${P}right build/tapgen sink --iface ${P}r0 --count "$N" --size 60:
 SINK=$!
 for _ in $(seq 100); do [ -e "$OUT/.sink" ] && break; sleep 0.05; done
 ip netns exec ${P}left build/tapgen send --iface ${P}l0 --count "$N" --size 60:1500 --pps "$PPS"
-wait $SINK || true
+sink_ok=0; wait $SINK || sink_ok=$?
 echo "egress sink: $(cat "$OUT/egress.json")"
+[ "$sink_ok" -eq 0 ] || { echo "demo: the egress did not receive every frame byte-identical" >&2; exit 1; }
 bin/tcloader stats
 
 say "mode forward: 10000 more frames are forwarded but not cloned; then back to tap"
@@ -54,9 +55,9 @@ ip netns exec ${P}left build/tapgen send --iface ${P}l0 --count 10000 --seq-star
 bin/tcloader mode tap
 bin/tcloader stats --json | python3 -c 'import json,sys; p=json.load(sys.stdin)["pairs"][0]; print("packets %d forwarded %d cloned %d not_recorded %d" % (p["packets"],p["forwarded"],p["cloned"],p["not_recorded"]))'
 
-say "stopping the recorder (SIGINT): every file is closed as a valid capture"
+say "stopping the recorder (SIGTERM): every file is closed as a valid capture"
 sleep 1
-kill -INT $REC_PID; wait $REC_PID; REC_PID=""
+kill -TERM $REC_PID; wait $REC_PID; REC_PID=""
 cat "$OUT/recorder-stats.json"; echo
 ls -l "$OUT"
 
