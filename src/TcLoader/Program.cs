@@ -95,12 +95,15 @@ public static class Program
 
         var watch = new Option<double>("--watch") { Description = "refresh every SECONDS: a live table with packets/s and bits/s" };
         var count = new Option<int>("--count") { Description = "with --watch: stop after N refreshes (0: until Ctrl+C)" };
-        var stats = new Command("stats", "per-direction counters") { json, watch, count };
+        var prom = new Option<bool>("--prometheus") { Description = "Prometheus text exposition instead of the table" };
+        var metricsFile = new Option<string?>("--metrics-file") { Description = "write Prometheus text to FILE (atomically; every interval with --watch)" };
+        var stats = new Command("stats", "per-direction counters") { json, watch, count, prom, metricsFile };
         stats.SetAction((p, ct) =>
         {
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
             if (Console.IsOutputRedirected) console.Profile.Width = 160; // scripts and logs: no wrapping at 80
-            return Task.FromResult(StatsCommand.Run(new TapPaths(), p.GetValue(json), p.GetValue(watch), p.GetValue(count), stdout, console, ct));
+            return Task.FromResult(StatsCommand.Run(new TapPaths(), p.GetValue(json), p.GetValue(prom), p.GetValue(metricsFile),
+                p.GetValue(watch), p.GetValue(count), stdout, console, ct));
         });
         root.Subcommands.Add(stats);
 

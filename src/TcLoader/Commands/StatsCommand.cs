@@ -9,14 +9,17 @@ namespace Tap.TcLoader.Commands;
 /// <summary>stats [--json] [--watch SECONDS [--count N]]</summary>
 public static class StatsCommand
 {
-    public static int Run(TapPaths paths, bool json, double watch, int count, TextWriter stdout, IAnsiConsole console, CancellationToken ct)
+    public static int Run(TapPaths paths, bool json, bool prometheus, string? metricsFile, double watch, int count,
+        TextWriter stdout, IAnsiConsole console, CancellationToken ct)
     {
         var state = TapState.Load(paths) ?? throw new TapUsageException("tcloader stats: nothing attached", ExitCodes.NotAttached);
         var prev = StatsReader.Read(paths, state);
+        if (metricsFile != null) PrometheusText.WriteFile(metricsFile, PrometheusText.Render(prev));
         if (watch <= 0)
         {
-            if (json) stdout.WriteLine(Json(prev, null));
-            else console.Write(StatsView.Table(prev, null));
+            if (prometheus) stdout.Write(PrometheusText.Render(prev));
+            else if (json) stdout.WriteLine(Json(prev, null));
+            else if (metricsFile == null) console.Write(StatsView.Table(prev, null));
             return ExitCodes.Ok;
         }
         for (int i = 0; count <= 0 || i < count; i++)
@@ -24,7 +27,9 @@ public static class StatsCommand
             try { Task.Delay(TimeSpan.FromSeconds(watch), ct).Wait(ct); }
             catch (OperationCanceledException) { break; }
             var cur = StatsReader.Read(paths, state);
-            if (json) stdout.WriteLine(Json(cur, prev));
+            if (metricsFile != null) PrometheusText.WriteFile(metricsFile, PrometheusText.Render(cur));
+            if (prometheus) stdout.Write(PrometheusText.Render(cur));
+            else if (json) stdout.WriteLine(Json(cur, prev));
             else
             {
                 console.Clear(home: true);

@@ -171,6 +171,18 @@ public sealed class TapPathIntegrationTests
         Assert.Equal(0, w.ExitCode);
         Assert.Contains("pkt/s", w.Stdout);
         Assert.Contains(lab.In(0), w.Stdout);
+        var prom = t.MustRun("stats --prometheus").Stdout;
+        Assert.Contains($"tap_packets_total{{ingress=\"{lab.In(0)}\",egress=\"{lab.Out(0)}\",direction=\"forward\"}} 30000\n", prom);
+        Assert.Contains($"tap_cloned_total{{ingress=\"{lab.In(0)}\",egress=\"{lab.Out(0)}\",direction=\"forward\"}} 30000\n", prom);
+        Assert.Contains("tap_mode{mode=\"tap\"} 1\n", prom);
+        Assert.Contains("# TYPE tap_clone_errors_total counter", prom);
+        var textfile = Path.Combine(Path.GetTempPath(), $"tap-{Guid.NewGuid():N}.prom");
+        try
+        {
+            t.MustRun($"stats --metrics-file {textfile}");
+            Assert.Equal(prom, File.ReadAllText(textfile));
+        }
+        finally { File.Delete(textfile); }
         var jw = t.MustRun("stats --json --watch 0.2 --count 2").Stdout.Trim().Split('\n');
         Assert.Equal(2, jw.Length);
         Assert.True(JsonDocument.Parse(jw[1]).RootElement.GetProperty("pairs")[0].TryGetProperty("bits_per_second", out _));
