@@ -77,10 +77,14 @@ public sealed class FrameMatrixTests
         using var lab = new Lab(mtu == 1500 ? "fa" : "fb", mtu: mtu);
         using var t = new Tcloader(lab.Prefix);
         t.MustRun($"attach --pairs {lab.In(0)}:{lab.Out(0)} --recorder {lab.Rec} --bidirectional --record-reverse");
+        var outDir = Directory.CreateTempSubdirectory("tapmatrix-").FullName;
+        using var recorder = RecorderProcess.Start(lab.RecPeer, outDir, "--format pcap");
+        var sent = new List<(string Name, byte[] Frame)>();
 
         foreach (var forward in new[] { true, false })
         {
             var frames = forward ? Matrix(MacL, MacR, mtu) : Matrix(MacR, MacL, mtu);
+            sent.AddRange(frames);
             using var egress = forward ? new NsCapture(lab.RightNs, lab.Right(0)) : new NsCapture(lab.LeftNs, lab.Left(0));
             using var rec = new NsCapture("", lab.RecPeer);
             RawSend.Frames(forward ? lab.LeftNs : lab.RightNs, forward ? lab.Left(0) : lab.Right(0), frames.Select(f => f.Frame));
@@ -93,5 +97,22 @@ public sealed class FrameMatrixTests
                 Assert.True(recorded.Contains(hex), $"{(forward ? "IN->OUT" : "OUT->IN")} mtu {mtu}: '{name}' not recorded");
             }
         }
+
+        // The recorder's own files hold every one of them, byte-identical, and tcpdump reads them.
+        recorder.Stop();
+        var files = Directory.GetFiles(outDir, "*.pcap");
+        try
+        {
+            Assert.NotEmpty(files);
+            var inFiles = files.SelectMany(Pcap.ReadFrames).Select(Convert.ToHexString).ToList();
+            foreach (var (name, frame) in sent)
+                Assert.True(inFiles.Contains(Convert.ToHexString(frame)), $"mtu {mtu}: '{name}' missing from the recorder's files");
+            foreach (var f in files)
+            {
+                var r = Run.Cmd("tcpdump", $"-r {f}");
+                Assert.True(r.ExitCode == 0, r.ToString());
+            }
+        }
+        finally { Directory.Delete(outDir, true); }
     }
 }
