@@ -13,6 +13,8 @@ public sealed record CaptureOptions(
     string FilePrefix = "capture", int BufferBytes = 4 << 20, int Blocks = 8)
 {
     public const int DefaultSnaplen = 262144;
+    /// <summary>Upper bound of one writer's block pool (Blocks x BufferBytes is capped to it): memory stays bounded.</summary>
+    public const long MaxPoolBytes = 256L << 20;
     public int EffectiveSnaplen => Snaplen <= 0 ? DefaultSnaplen : Math.Min(Snaplen, DefaultSnaplen);
 }
 
@@ -31,6 +33,9 @@ public sealed record WriterStats(long Frames, long Bytes, long QueueDrops, long 
     public bool DirectIo { get; init; }
     /// <summary>The O_DIRECT alignment in use (bytes).</summary>
     public int Alignment { get; init; }
+    /// <summary>Bytes copied through the I/O thread's staging buffer (file tails, pcapng ISB, LZ4 output); full
+    /// uncompressed blocks are written straight from the block pool and do not count here.</summary>
+    public long StagedBytes { get; init; }
     public long TotalDrops => QueueDrops + DiskFullDrops + SourceDrops + WriteErrorDrops;
 }
 

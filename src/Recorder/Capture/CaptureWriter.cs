@@ -11,15 +11,22 @@ namespace Tap.Recorder.Capture;
 /// thread. When no free block is left the frame is dropped and counted (QueueDrops); the capture thread never waits.
 /// The I/O thread owns the files: O_DIRECT whole-block writes, LZ4 framing (compression runs there), rotation
 /// open/close, the pcapng ISB at close, the tail (pad, ftruncate, fsync, rename), and disk-full salvage.
-/// Memory: Blocks x BufferBytes, one staging block and one LZ4 scratch block, all allocated once.
+/// Memory: Blocks x BufferBytes (capped at CaptureOptions.MaxPoolBytes), one staging block and one LZ4 scratch block,
+/// all allocated once.
+/// The file header (pcap header, or pcapng SHB+IDB) is written by the capture thread into the first block of each file,
+/// so every block of a file starts at an aligned file offset and the I/O thread writes full blocks with O_DIRECT straight
+/// from the block buffer (no copy). Only the last block of a file has an unaligned end: its aligned prefix is written
+/// directly too, and the remainder (less than one alignment unit) goes through the staging buffer with the pcapng ISB.
 /// </summary>
 public sealed unsafe class CaptureWriter : IDisposable
 {
     private sealed class Block
     {
         public byte* Ptr; public int Cap; public int Used;
+        /// <summary>Bytes of file header at the start of this block (the first block of a file), else 0.</summary>
+        public int HeaderLen;
         public int LastRecEnd = -1; public long RecsAtLastRecEnd, BytesAtLastRecEnd;
-        public void Reset() { Used = 0; LastRecEnd = -1; }
+        public void Reset() { Used = 0; HeaderLen = 0; LastRecEnd = -1; }
     }
     private sealed record OpenMsg(string FinalPath, long StartRecs, long StartBytes);
     private sealed record CloseMsg(long Accepted, long QueueDrops, long SourceDrops, long Rejected, long EndNs);
@@ -48,6 +55,7 @@ public sealed unsafe class CaptureWriter : IDisposable
     private Block? _cur, _next;
     private long _fileBytes, _fileRecs, _fileStartNs, _lastNameNs, _seq, _lastTs;
     private bool _completed;
+    private bool _headerPending = true;   // the current file's header is not yet in a block
     private readonly long _captureStartNs;
 
     // counters
@@ -60,7 +68,10 @@ public sealed unsafe class CaptureWriter : IDisposable
 
     // I/O-thread state
     private DirectFile? _file;
+    private readonly PairWriter? _pair;   // second write in flight (uncompressed files only)
     private long _fileStartRecs, _fileStartBytes;
+    private bool _fileHeaderDone;
+    private long _stagedBytes, _closedStaged;
     private bool _broken; private long _brokenDurable;
 
     public CaptureWriter(CaptureOptions o) : this(o, null) { }
@@ -85,7 +96,8 @@ public sealed unsafe class CaptureWriter : IDisposable
             _align = DirectFile.DetectAlignment(first + ".part", out _);
             int blk = Math.Max(1 << 20, o.BufferBytes);
             blk = (blk + _align - 1) / _align * _align;
-            for (int i = 0; i < o.Blocks; i++)
+            int nblk = PoolBlocks(o.Blocks, blk);
+            for (int i = 0; i < nblk; i++)
             {
                 var b = new Block { Ptr = (byte*)NativeMemory.AlignedAlloc((nuint)blk, (nuint)_align), Cap = blk };
                 _all.Add(b); _free.Enqueue(b);
@@ -105,11 +117,19 @@ public sealed unsafe class CaptureWriter : IDisposable
         _fileStartNs = _captureStartNs;
         _fileBytes = _header.Length;
         _lastWriteTicks = Stopwatch.GetTimestamp();
+        if (!o.Lz4) _pair = new PairWriter();
         _io = new Thread(IoLoop) { Name = "capture-io", IsBackground = true };
         _io.Start();
     }
 
     public int Alignment => _align;
+    /// <summary>Bytes of the block pool (Blocks x block size after the MaxPoolBytes cap).</summary>
+    public long PoolBytes => _all.Count > 0 ? (long)_all.Count * _all[0].Cap : 0;
+
+    /// <summary>How many blocks of <paramref name="blockBytes"/> the pool gets: the requested count, capped so that the pool
+    /// stays within CaptureOptions.MaxPoolBytes, and never fewer than 2.</summary>
+    public static int PoolBlocks(int requested, int blockBytes) =>
+        (int)Math.Max(2, Math.Min(requested, CaptureOptions.MaxPoolBytes / blockBytes));
     /// <summary>Blocks currently free for the capture thread (a cheap back-pressure hint for callers that may wait).</summary>
     public int FreeBlocks => _free.Count;
     public bool DirectIo => _direct;
@@ -143,7 +163,12 @@ public sealed unsafe class CaptureWriter : IDisposable
             if (_fileRecs > 0 && ((_o.RotateSizeBytes > 0 && _fileBytes + rec > _o.RotateSizeBytes) ||
                                   (_rotNs > 0 && wallClockNs - _fileStartNs >= _rotNs)))
                 Rotate(wallClockNs);
-            if (_cur == null) { if (!_free.TryDequeue(out _cur)) { _queueDrops++; return; } _cur.Reset(); }
+            if (_cur == null)
+            {
+                if (!_free.TryDequeue(out _cur)) { _queueDrops++; return; }
+                _cur.Reset();
+                if (_headerPending) PlaceHeader();
+            }
             if (_cur.Cap - _cur.Used < rec && _next == null)
             {
                 if (!_free.TryDequeue(out _next)) { _queueDrops++; return; }
@@ -160,6 +185,16 @@ public sealed unsafe class CaptureWriter : IDisposable
             c.LastRecEnd = c.Used; c.RecsAtLastRecEnd = _accepted; c.BytesAtLastRecEnd = _bytes;
             if (c.Used == c.Cap) { Submit(c); _cur = _next; _next = null; }
         }
+    }
+
+    /// <summary>The file header goes at the start of the file's first block (capture thread, _cur empty).</summary>
+    private void PlaceHeader()
+    {
+        var c = _cur!;
+        Debug.Assert(c.Used == 0);
+        _header.CopyTo(new Span<byte>(c.Ptr, c.Cap));
+        c.Used = c.HeaderLen = _header.Length;
+        _headerPending = false;
     }
 
     private void Emit(ReadOnlySpan<byte> src)
@@ -188,6 +223,8 @@ public sealed unsafe class CaptureWriter : IDisposable
         Enqueue(new CloseMsg(_accepted, _queueDrops, Volatile.Read(ref _sourceDrops), _rejected, _lastTs));
         Enqueue(new OpenMsg(NextName(ts), _accepted, _bytes));
         _fileRecs = 0; _fileBytes = _header.Length; _fileStartNs = ts;
+        _headerPending = true;
+        if (_cur != null) PlaceHeader();   // an empty block kept across the rotation
     }
 
     /// <summary>The source's cumulative drop total (socket/ring drops).</summary>
@@ -224,6 +261,7 @@ public sealed unsafe class CaptureWriter : IDisposable
                 WriteErrorDrops = wed,
                 DirectIo = _direct,
                 Alignment = _align,
+                StagedBytes = Volatile.Read(ref _stagedBytes),
             };
         }
     }
@@ -240,6 +278,7 @@ public sealed unsafe class CaptureWriter : IDisposable
             Enqueue(new StopMsg());
         }
         _io.Join();
+        _pair?.Dispose();
         FreeMemory();
     }
 
@@ -261,10 +300,18 @@ public sealed unsafe class CaptureWriter : IDisposable
         {
             _sig.Wait();
             if (!_q.TryDequeue(out var m)) continue;
+            Block? pair = null;
+            // A backlog of uncompressed blocks: take the next one too and keep two writes in flight.
+            if (m is Block && _pair != null && _q.TryPeek(out var nx) && nx is Block && _q.TryDequeue(out var m2))
+            {
+                pair = (Block)m2;
+                _sig.Wait();   // its signal is already counted: returns at once
+            }
             try
             {
                 switch (m)
                 {
+                    case Block b when pair != null: HandleBlockPair(b, pair); break;
                     case Block b: HandleBlock(b); break;
                     case OpenMsg op: HandleOpen(op); break;
                     case CloseMsg cl: HandleClose(cl); break;
@@ -278,7 +325,8 @@ public sealed unsafe class CaptureWriter : IDisposable
             }
             finally
             {
-                if (m is Block b) { Interlocked.Add(ref _backlog, -b.Used); b.Reset(); _free.Enqueue(b); }
+                if (m is Block b) Release(b);
+                if (pair != null) Release(pair);
             }
         }
     }
@@ -287,9 +335,18 @@ public sealed unsafe class CaptureWriter : IDisposable
     {
         var f = _file!;
         _fileStartRecs = startRecs; _fileStartBytes = startBytes;
-        if (_o.Lz4) { f.Write(Lz4Frame.Header()); LzWrite(_header); }
-        else f.Write(_header);
-        f.AddCheckpoint(f.Logical, startRecs, startBytes);
+        _fileHeaderDone = false;   // the header arrives in the file's first block (Block.HeaderLen)
+        if (_o.Lz4) f.Write(Lz4Frame.Header());
+    }
+
+    /// <summary>A file that got no block from the capture thread (closed before any frame fit): header through the stage.</summary>
+    private void EnsureHeader()
+    {
+        if (_fileHeaderDone) return;
+        var f = _file!;
+        if (_o.Lz4) LzWrite(_header); else f.Write(_header);
+        f.AddCheckpoint(f.Logical, _fileStartRecs, _fileStartBytes);
+        _fileHeaderDone = true;
     }
 
     private void HandleOpen(OpenMsg m)
@@ -306,25 +363,57 @@ public sealed unsafe class CaptureWriter : IDisposable
     {
         var f = _file;
         if (f == null || _diskFull) return;   // broken or full file: its frames are accounted at close / via DiskFullDrops
+        if (b.HeaderLen == 0) EnsureHeader();  // cannot happen (the header is in the file's first block); kept as a guard
         if (!_o.Lz4)
         {
             long baseOff = f.Logical;
-            f.WriteBlock(b.Ptr, b.Used);
+            if (b.HeaderLen > 0) { f.AddCheckpoint(baseOff + b.HeaderLen, _fileStartRecs, _fileStartBytes); _fileHeaderDone = true; }
             if (b.LastRecEnd >= 0) f.AddCheckpoint(baseOff + b.LastRecEnd, b.RecsAtLastRecEnd, b.BytesAtLastRecEnd);
+            f.WriteBlock(b.Ptr, b.Used);
         }
         else
         {
-            // One LZ4 block ends exactly at the last record boundary, so the compressed file can be cut back there.
+            // The header is its own LZ4 block, and one LZ4 block ends exactly at the last record boundary,
+            // so the compressed file can be cut back to either.
             var all = new ReadOnlySpan<byte>(b.Ptr, b.Used);
-            int cut = b.LastRecEnd >= 0 ? b.LastRecEnd : 0;
-            if (cut > 0)
+            int start = 0;
+            if (b.HeaderLen > 0)
             {
-                LzWrite(all[..cut]);
+                LzWrite(all[..b.HeaderLen]);
+                f.AddCheckpoint(f.Logical, _fileStartRecs, _fileStartBytes);
+                _fileHeaderDone = true;
+                start = b.HeaderLen;
+            }
+            int cut = b.LastRecEnd >= start ? b.LastRecEnd : start;
+            if (cut > start)
+            {
+                LzWrite(all[start..cut]);
                 f.AddCheckpoint(f.Logical, b.RecsAtLastRecEnd, b.BytesAtLastRecEnd);
             }
             if (cut < b.Used) LzWrite(all[cut..]);
         }
         _direct = f.Direct;
+        Volatile.Write(ref _stagedBytes, _closedStaged + f.StagedBytes);
+        Volatile.Write(ref _curFlushed, f.Flushed);
+        Touch();
+    }
+
+    private void Release(Block b) { Interlocked.Add(ref _backlog, -b.Used); b.Reset(); _free.Enqueue(b); }
+
+    /// <summary>Two consecutive uncompressed blocks of the same file (a Close/Open always separates files):
+    /// checkpoints first, then both written with two pwrites in flight.</summary>
+    private void HandleBlockPair(Block b1, Block b2)
+    {
+        var f = _file;
+        if (f == null || _diskFull) return;
+        if (b1.HeaderLen == 0) EnsureHeader();
+        long baseOff = f.Logical;
+        if (b1.HeaderLen > 0) { f.AddCheckpoint(baseOff + b1.HeaderLen, _fileStartRecs, _fileStartBytes); _fileHeaderDone = true; }
+        if (b1.LastRecEnd >= 0) f.AddCheckpoint(baseOff + b1.LastRecEnd, b1.RecsAtLastRecEnd, b1.BytesAtLastRecEnd);
+        if (b2.LastRecEnd >= 0) f.AddCheckpoint(baseOff + b1.Used + b2.LastRecEnd, b2.RecsAtLastRecEnd, b2.BytesAtLastRecEnd);
+        f.WriteBlockPair(_pair!, b1.Ptr, b1.Used, b2.Ptr, b2.Used);
+        _direct = f.Direct;
+        Volatile.Write(ref _stagedBytes, _closedStaged + f.StagedBytes);
         Volatile.Write(ref _curFlushed, f.Flushed);
         Touch();
     }
@@ -370,6 +459,7 @@ public sealed unsafe class CaptureWriter : IDisposable
         }
         var f = _file;
         if (f == null || _diskFull) return;
+        EnsureHeader();
         if (_fmt == CaptureFormat.Pcapng)
         {
             long wed = Volatile.Read(ref _writeErrorDrops);
@@ -379,6 +469,8 @@ public sealed unsafe class CaptureWriter : IDisposable
         }
         if (_o.Lz4) f.Write(stackalloc byte[4]); // LZ4 end mark
         long len = f.Finish();
+        _closedStaged += f.StagedBytes;
+        Volatile.Write(ref _stagedBytes, _closedStaged);
         _file = null;
         Interlocked.Add(ref _closedBytes, len);
         Volatile.Write(ref _curFlushed, 0);

@@ -33,7 +33,7 @@ public static class RecorderRunner
         {
             for (int i = 0; i < writers.Length; i++)
                 writers[i] = new CaptureWriter(new CaptureOptions(o.OutputDir, o.Format, o.Lz4, o.Snaplen, o.RotateSizeBytes, o.RotateSeconds,
-                    o.Interface, FilePrefix: writers.Length > 1 ? $"capture-q{i}" : "capture", Blocks: 32));
+                    o.Interface, FilePrefix: writers.Length > 1 ? $"capture-q{i}" : "capture", Blocks: MemoryBudget.WriterBlocks(writers.Length)));
             return Record(o, source, writers, stdout, stderr);
         }
         finally
@@ -57,7 +57,8 @@ public static class RecorderRunner
 
     private static ICaptureSource OpenSource(RecorderOptions o, int ifindex)
     {
-        if (o.Source == SourceKind.AfPacket) return new AfPacketSource(ifindex, o.Queues);
+        if (o.Source == SourceKind.AfPacket)
+            return new AfPacketSource(ifindex, o.Queues, blocks: MemoryBudget.RingBlocks(o.Queues, AfPacketSource.DefaultBlockSize));
 
         int rxq = Directory.Exists($"/sys/class/net/{o.Interface}/queues")
             ? Directory.GetDirectories($"/sys/class/net/{o.Interface}/queues", "rx-*").Length : 1;
