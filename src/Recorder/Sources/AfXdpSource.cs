@@ -61,17 +61,10 @@ public sealed unsafe class AfXdpSource : ICaptureSource
 
     private void Attach(int progFd)
     {
-        const int BPF_XDP = 37;
-        const uint XDP_FLAGS_SKB_MODE = 2, XDP_FLAGS_DRV_MODE = 4;
-        // struct bpf_link_create_opts { size_t sz; __u32 flags; ... }: only the fields up to flags are set.
-        byte* opts = stackalloc byte[16];
         int ret = 0;
-        foreach (var (flags, mode) in new[] { (XDP_FLAGS_DRV_MODE, "native"), (XDP_FLAGS_SKB_MODE, "generic") })
+        foreach (var (flags, mode) in new[] { (XdpLink.FlagsDrvMode, "native"), (XdpLink.FlagsSkbMode, "generic") })
         {
-            new Span<byte>(opts, 16).Clear();
-            *(nuint*)opts = 16;
-            *(uint*)(opts + 8) = flags;
-            ret = XdpNative.bpf_link_create(progFd, _ifindex, BPF_XDP, (nint)opts);
+            ret = XdpLink.Create(progFd, _ifindex, flags);
             if (ret >= 0) { _link = new FdHandle(ret); XdpMode = mode; return; }
             if (ret is -16 /* EBUSY */ or -17 /* EEXIST */)
                 throw new BpfException("bpf_link_create(BPF_XDP)", -ret, $"interface {NetDev.Name(_ifindex)} already has an XDP program");
@@ -82,7 +75,7 @@ public sealed unsafe class AfXdpSource : ICaptureSource
     public void StopIngress()
     {
         if (_link is null) return;
-        XdpNative.bpf_link_detach(_link.Fd); // then closing the link fd releases the program
+        Libbpf.bpf_link_detach(_link.Fd); // then closing the link fd releases the program
         _link.Dispose();
         _link = null;
     }
@@ -304,16 +297,4 @@ internal sealed unsafe class XskSocket : IDisposable
         _fd?.Dispose();
         _umem?.Dispose(); // after the socket: the kernel has let go of the pages
     }
-}
-
-/// <summary>The two libbpf calls for XDP links (Tap.Interop keeps its imports internal).</summary>
-internal static partial class XdpNative
-{
-    // int bpf_link_create(int prog_fd, int target_fd, enum bpf_attach_type attach_type, const struct bpf_link_create_opts *opts);
-    [LibraryImport("libbpf.so.1", EntryPoint = "bpf_link_create")]
-    internal static partial int bpf_link_create(int progFd, int targetFd, int attachType, nint opts);
-
-    // int bpf_link_detach(int link_fd);
-    [LibraryImport("libbpf.so.1", EntryPoint = "bpf_link_detach")]
-    internal static partial int bpf_link_detach(int linkFd);
 }

@@ -15,8 +15,7 @@ public sealed record VethPeer(string Name, int Ifindex, string? Netns);
 /// </summary>
 public static unsafe partial class XdpNet
 {
-    public const int BpfXdp = 37;                 // enum bpf_attach_type BPF_XDP
-    public const uint XdpFlagsSkbMode = 2, XdpFlagsDrvMode = 4;
+    public const uint XdpFlagsSkbMode = XdpLink.FlagsSkbMode, XdpFlagsDrvMode = XdpLink.FlagsDrvMode;
     public const byte XdpAttachedDrv = 1, XdpAttachedSkb = 2, XdpAttachedHw = 3, XdpAttachedMulti = 4;
     private const int CloneNewNet = 0x40000000;
 
@@ -28,16 +27,7 @@ public static unsafe partial class XdpNet
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int open(string path, int flags);
 
-    // struct bpf_link_create_opts { size_t sz; __u32 flags; ... }: only the flags are used, so sz covers them.
-    [StructLayout(LayoutKind.Sequential)]
-    private struct LinkCreateOpts { public nuint Size; public uint Flags; public uint Pad; }
-
-    /// <summary>bpf_link_create(BPF_XDP) with XDP_FLAGS_*_MODE: a negative errno or a link fd.</summary>
-    public static int CreateXdpLink(int progFd, int ifindex, uint flags)
-    {
-        var o = new LinkCreateOpts { Size = (nuint)sizeof(LinkCreateOpts), Flags = flags };
-        return Libbpf.bpf_link_create(progFd, ifindex, BpfXdp, (nint)(&o));
-    }
+    public static int CreateXdpLink(int progFd, int ifindex, uint flags) => XdpLink.Create(progFd, ifindex, flags);
 
     /// <summary>The XDP program on a device in the current namespace: (prog id, attach mode), (0, 0) when none.</summary>
     public static (uint ProgId, byte Mode) Query(int ifindex)

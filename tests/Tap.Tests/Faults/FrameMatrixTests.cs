@@ -78,7 +78,8 @@ public sealed class FrameMatrixTests
         using var t = new Tcloader(lab.Prefix);
         t.MustRun($"attach --pairs {lab.In(0)}:{lab.Out(0)} --recorder {lab.Rec} --bidirectional --record-reverse");
         var outDir = Directory.CreateTempSubdirectory("tapmatrix-").FullName;
-        using var recorder = RecorderProcess.Start(lab.RecPeer, outDir, "--format pcap");
+        using var recorder = new RecorderProcess($"--interface {lab.RecPeer} --output {outDir} --duration 120 --format pcap");
+        recorder.WaitReady();
         var sent = new List<(string Name, byte[] Frame)>();
 
         foreach (var forward in new[] { true, false })
@@ -99,7 +100,9 @@ public sealed class FrameMatrixTests
         }
 
         // The recorder's own files hold every one of them, byte-identical, and tcpdump reads them.
-        recorder.Stop();
+        Thread.Sleep(300); // the last clones cross the veth
+        recorder.Signal(15);
+        Assert.True(recorder.WaitExit() == 0, recorder.Stderr);
         var files = Directory.GetFiles(outDir, "*.pcap");
         try
         {

@@ -1,40 +1,48 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Tap.Tests.Infra;
 
-/// <summary>bin/recorder in the background, started and waited for until it says it is recording; stopped with SIGTERM.</summary>
+/// <summary>bin/recorder in the background: ready once it says "recorder: recording", stopped by a signal.</summary>
 public sealed class RecorderProcess : IDisposable
 {
     private readonly Process _p;
-    public RunResult? Result { get; private set; }
+    private readonly System.Text.StringBuilder _out = new(), _err = new();
+    private readonly ManualResetEventSlim _ready = new();
+    public int Pid => _p.Id;
 
-    private RecorderProcess(Process p) => _p = p;
-
-    public static RecorderProcess Start(string iface, string outDir, string extra = "")
+    public RecorderProcess(string args)
     {
-        var p = Run.Start(TestEnv.Bin("recorder"), $"--interface {iface} --output {outDir} --duration 120 {extra}");
-        var end = DateTime.UtcNow.AddSeconds(20);
-        while (!Run.PeekStderr(p).Contains("recorder: recording"))
-        {
-            if (p.HasExited || DateTime.UtcNow > end)
-                throw new InvalidOperationException("recorder did not start: " + Run.Wait(p, 5000));
-            Thread.Sleep(20);
-        }
-        return new RecorderProcess(p);
+        var psi = new ProcessStartInfo(TestEnv.Bin("recorder"), args) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        _p = new Process { StartInfo = psi };
+        _p.ErrorDataReceived += (_, e) => { if (e.Data == null) return; lock (_err) _err.AppendLine(e.Data); if (e.Data.StartsWith("recorder: recording ")) _ready.Set(); };
+        _p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_out) _out.AppendLine(e.Data); };
+        _p.Start();
+        _p.BeginErrorReadLine();
+        _p.BeginOutputReadLine();
     }
 
-    public RunResult Stop()
+    public void WaitReady(int ms = 20_000)
     {
-        if (Result != null) return Result;
-        Thread.Sleep(300); // let the last clones cross the veth
-        Run.Cmd("kill", $"-TERM {_p.Id}");
-        Result = Run.Wait(_p, 30_000);
-        if (Result.ExitCode != 0) throw new InvalidOperationException("recorder exited non-zero: " + Result);
-        return Result;
+        if (!_ready.Wait(ms)) throw new TimeoutException("recorder did not start: " + Stderr);
+    }
+
+    public string Stderr { get { lock (_err) return _err.ToString(); } }
+    public string Stdout { get { lock (_out) return _out.ToString(); } }
+
+    [DllImport("libc", SetLastError = true)] private static extern int kill(int pid, int sig);
+    public void Signal(int sig) => kill(_p.Id, sig);
+
+    public int WaitExit(int ms = 30_000)
+    {
+        if (!_p.WaitForExit(ms)) throw new TimeoutException("recorder did not exit: " + Stderr);
+        _p.WaitForExit();
+        return _p.ExitCode;
     }
 
     public void Dispose()
     {
-        try { if (!_p.HasExited) { _p.Kill(); _p.WaitForExit(); } } catch (InvalidOperationException) { }
+        try { if (!_p.HasExited) { _p.Kill(); _p.WaitForExit(10_000); } } catch (InvalidOperationException) { }
+        _p.Dispose();
     }
 }

@@ -51,49 +51,6 @@ public sealed class SrcTopo : IDisposable
 }
 
 /// <summary>bin/recorder as a child process whose stderr is watched for the "recording" line.</summary>
-public sealed class RecorderProcess : IDisposable
-{
-    private readonly Process _p;
-    private readonly System.Text.StringBuilder _out = new(), _err = new();
-    private readonly ManualResetEventSlim _ready = new();
-    public int Pid => _p.Id;
-
-    public RecorderProcess(string args)
-    {
-        var psi = new ProcessStartInfo(TestEnv.Bin("recorder"), args) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        _p = new Process { StartInfo = psi };
-        _p.ErrorDataReceived += (_, e) => { if (e.Data == null) return; lock (_err) _err.AppendLine(e.Data); if (e.Data.StartsWith("recorder: recording ")) _ready.Set(); };
-        _p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_out) _out.AppendLine(e.Data); };
-        _p.Start();
-        _p.BeginErrorReadLine();
-        _p.BeginOutputReadLine();
-    }
-
-    public void WaitReady(int ms = 20_000)
-    {
-        if (!_ready.Wait(ms)) throw new TimeoutException("recorder did not start: " + Stderr);
-    }
-
-    public string Stderr { get { lock (_err) return _err.ToString(); } }
-    public string Stdout { get { lock (_out) return _out.ToString(); } }
-
-    [DllImport("libc", SetLastError = true)] private static extern int kill(int pid, int sig);
-    public void Signal(int sig) => kill(_p.Id, sig);
-
-    public int WaitExit(int ms = 30_000)
-    {
-        if (!_p.WaitForExit(ms)) throw new TimeoutException("recorder did not exit: " + Stderr);
-        _p.WaitForExit();
-        return _p.ExitCode;
-    }
-
-    public void Dispose()
-    {
-        try { if (!_p.HasExited) { _p.Kill(); _p.WaitForExit(10_000); } } catch (InvalidOperationException) { }
-        _p.Dispose();
-    }
-}
-
 /// <summary>The lab frame, rebuilt in C# from tapgen's build_frame() rule (defaults: stream 0, 198.18.0.1 -> .2).</summary>
 public static class LabFrame
 {
