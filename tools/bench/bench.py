@@ -17,12 +17,15 @@ egress sink (numbered, byte-checked) or, for clone paths, frames missing at the 
 (rx_packets of REC's peer) or in the capture. CPU ns/frame = busy jiffies of all CPUs from
 /proc/stat across the best passing trial / frames (generator and sink included: same for every row).
 """
-import argparse, datetime, json, os, platform, re, shutil, signal, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, re, shutil, signal, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TAPGEN = os.path.join(ROOT, "build", "tapgen")
 TCLOADER = os.path.join(ROOT, "bin", "tcloader")
 RECORDER = os.path.join(ROOT, "bin", "recorder")
+XDPGEN = os.path.join(ROOT, "build", "xdpgen")
+XDPGEN_OBJ = os.path.join(ROOT, "build", "xdpgen_kern.o")
+LIVE_MAX = 3506  # live-frame templates must fit one page (EINVAL above); veth native XDP limit too
 HZ = os.sysconf("SC_CLK_TCK")
 SIZES = [64, 1500, 9000]
 FWD = ["tc_clone", "xdp_clone", "xdp_redirect", "tc_mirred", "nft_dup_fwd"]
@@ -69,10 +72,54 @@ class Lab:
             return int(f.read())
 
 
-def busy_jiffies():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
+def busy_jiffies(line=None):
+    if line is None:
+        with open("/proc/stat") as f:
+            line = f.readline()
+    v = [int(x) for x in line.split()[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
     return sum(v) - v[3] - v[4]  # minus idle and iowait
+
+
+def netns_rx(ns, dev):
+    r = sh(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev])
+    return int(json.loads(r.stdout)[0]["stats64"]["rx"]["packets"])
+
+
+def xdp_mode(dev):
+    """1 native, 2 generic, None: no XDP program on dev (ip -j -d)."""
+    x = json.loads(sh(["ip", "-j", "-d", "link", "show", "dev", dev]).stdout)[0].get("xdp")
+    return x.get("mode") if x else None
+
+
+class Reader:
+    """Drains a pipe in a thread (so the tool never blocks on it) and lets the caller wait for a line."""
+    def __init__(self, stream):
+        self.lines, self.cv = [], threading.Condition()
+        self.t = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.t.start()
+
+    def _run(self, stream):
+        for line in stream:
+            with self.cv:
+                self.lines.append(line)
+                self.cv.notify_all()
+        with self.cv:
+            self.lines.append(None)
+            self.cv.notify_all()
+
+    def wait_for(self, pattern, timeout):
+        end = time.time() + timeout
+        with self.cv:
+            while True:
+                if any(l is not None and pattern in l for l in self.lines):
+                    return True
+                if (self.lines and self.lines[-1] is None) or time.time() > end:
+                    return False
+                self.cv.wait(max(0.01, end - time.time()))
+
+    def text(self, timeout=5):
+        self.t.join(timeout)
+        return "".join(l for l in self.lines if l is not None)
 
 
 # --- attaching each forwarding path ---------------------------------------------------------------
@@ -83,7 +130,7 @@ def le32(*vals):
 
 def attach(lab, path, size):
     mode_note = ""
-    if path in ("tc_clone", "xdp_clone") or path in REC:
+    if path in ("tc_clone", "xdp_clone") or (path in REC and not (path == "recorder_afxdp" and size + 14 > LIVE_MAX)):
         m = "xdp" if path == "xdp_clone" else "tc"
         r = sh([TCLOADER, "attach", "--pairs", f"{lab.inn}:{lab.out}", "--recorder", lab.rec, "--mode", m], env=lab.env)
         mode_note = "generic" if "xdp-generic" in r.stdout else ("native" if m == "xdp" else "tcx")
@@ -100,7 +147,17 @@ def attach(lab, path, size):
             # nsenter, not ip -n: ip remounts /sys in the namespace and hides the bpffs pins.
             sh(["nsenter", f"--net=/var/run/netns/{lab.rns}", "ip", "link", "set", "dev", lab.r, "xdpdrv", "pinned", f"{lab.pin}/progs/xdp_pass"])
         mode_note = "native" if native else "generic"
-    elif path == "tc_mirred":
+    elif path == "tc_mirred" or (path == "recorder_afxdp" and size + 14 > LIVE_MAX):
+        # recorder_afxdp above the native-XDP MTU runs generic XDP, and generic XDP skips every skb with
+        # skb->redirected set (net/core/dev.c netif_receive_generic_xdp: "Reinjected packets coming from
+        # act_mirred or similar should not get XDP generic processing"); bpf_clone_redirect sets it and veth
+        # does not clear it, so behind tc_clone the afxdp recorder sees 0 frames. nft dup does not set it.
+        if path == "recorder_afxdp":
+            sh(["nft", "add", "table", "netdev", f"{lab.p}bench"])
+            sh(["nft", "add", "chain", "netdev", f"{lab.p}bench", "ing", f'{{ type filter hook ingress device "{lab.inn}" priority 0; }}'])
+            sh(["nft", "add", "rule", "netdev", f"{lab.p}bench", "ing", "dup", "to", lab.rec, "fwd", "to", lab.out])
+            return "nft_dup_fwd forwards (generic XDP skips tc-redirected skbs)"
+
         sh(["tc", "qdisc", "add", "dev", lab.inn, "clsact"])
         sh(["tc", "filter", "add", "dev", lab.inn, "ingress", "protocol", "all", "u32", "match", "u32", "0", "0",
             "action", "mirred", "egress", "mirror", "dev", lab.rec, "action", "mirred", "egress", "redirect", "dev", lab.out])
@@ -132,27 +189,39 @@ class Capture:
             src = "afxdp" if "afxdp" in tool else "afpacket"
             cmd = [RECORDER, "--interface", lab.recp, "--output", self.dir, "--source", src, "--format", "pcap",
                    "--stats-json", self.stats, "--duration", "120"] + (["--lz4"] if tool.endswith("lz4") else [])
-            self.settle = 2.0
+            # ready once it logs "recording IF via ..." (socket bound, XDP program attached)
+            ready, stream = "recording ", "err"
         elif tool == "tcpdump":
+            # -B 32 MiB socket buffer; ready once libpcap has bound and says "listening on" (stderr)
             cmd = ["tcpdump", "-i", lab.recp, "-s", "0", "-B", "32768", "-n", "-w", os.path.join(self.dir, "cap.pcap")]
-            self.settle = 0.8
+            ready, stream = "listening on", "err"
         else:
+            # netsniff-ng sets up its TPACKET ring for ~2.4 s on this VM before it captures anything and then
+            # prints "Running!" on stdout: traffic sent before that is not seen (the old fixed 0.8 s settle)
             cmd = ["netsniff-ng", "--in", lab.recp, "--out", os.path.join(self.dir, "cap.pcap"), "--silent"]
-            self.settle = 0.8
+            ready, stream = "Running!", "out"
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(self.settle)
-        if self.p.poll() is not None:
-            raise RuntimeError(f"{tool} exited at start: {self.p.stderr.read()[:300]}")
+        self.out, self.err = Reader(self.p.stdout), Reader(self.p.stderr)
+        ok = (self.out if stream == "out" else self.err).wait_for(ready, 20)
+        if self.p.poll() is not None or not ok:
+            self.p.kill()
+            raise RuntimeError(f"{tool} not ready ({ready!r} not seen in 20 s): {self.err.text()[:300]}")
+        time.sleep(0.2)
 
     def stop(self):
         """(captured frames, dropped as the tool reports, bytes written)"""
-        time.sleep(0.3)
+        # settle before SIGINT so frames still queued are written. tcpdump (libpcap TPACKET_V3, 1000 ms block timeout)
+        # hands a partly filled ring block to user space only when it retires, and on SIGINT it exits without reading it:
+        # that was the ~70 frames always missing (all of them in a 500-frame trial). Wait past the block timeout.
+        time.sleep(1.3 if self.tool == "tcpdump" else 0.5)
         self.p.send_signal(signal.SIGINT)
         try:
-            _, err = self.p.communicate(timeout=30)
+            self.p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.p.kill()
-            _, err = self.p.communicate()
+            self.p.wait()
+        err = self.err.text()
+        self.stderr_tail = err[-600:]
         written = sum(os.path.getsize(os.path.join(self.dir, f)) for f in os.listdir(self.dir) if f != "stats.json")
         dropped = 0
         if self.tool.startswith("recorder"):
@@ -189,14 +258,17 @@ def trial(lab, size, count, pps, clones, capture_tool=None, outdir=None):
     os.unlink(ready)
     cap = Capture(lab, capture_tool, outdir) if capture_tool else None
     rx0 = lab.counter(lab.recp, "rx_packets")
-    j0, t0 = busy_jiffies(), time.time()
-    args = ["ip", "netns", "exec", lab.lns, TAPGEN, "send", "--iface", lab.l, "--count", str(count), "--size", str(size),
+    args = [TAPGEN, "send", "--iface", lab.l, "--count", str(count), "--size", str(size),
             "--src-mac", "02:74:61:70:00:01", "--dst-mac", "02:74:61:70:00:02", "--duration-max", "60"]
     if pps:
         args += ["--pps", str(int(pps))]
-    s = json.loads(sh(args, timeout=90).stdout.strip().splitlines()[-1])
+    # CPU window = the send only: /proc/stat sampled inside the same netns exec right before and after tapgen
+    # (excludes ip netns exec start-up and the sink's idle wait).
+    so = sh(["ip", "netns", "exec", lab.lns, "sh", "-c", 'head -n1 /proc/stat; "$@"; head -n1 /proc/stat', "sh"] + args,
+            timeout=90).stdout.strip().splitlines()
+    j0, j1 = busy_jiffies(so[0]), busy_jiffies(so[-1])
+    s = json.loads(so[-2])
     out, _ = sink.communicate(timeout=90)
-    j1 = busy_jiffies()
     time.sleep(0.05)
     rxd = lab.counter(lab.recp, "rx_packets") - rx0
     k = json.loads(out.strip().splitlines()[-1])
@@ -213,6 +285,44 @@ def trial(lab, size, count, pps, clones, capture_tool=None, outdir=None):
                    recorder_bytes_per_s=written / max(1e-6, s["seconds"]))
         lost += max(0, s["sent"] - captured)
     res["lost"] = lost
+    return res
+
+
+def live(lab, size, count, clones, capture_tool=None, outdir=None):
+    """One unpaced XDP live-frame burst (build/xdpgen, BPF_PROG_RUN + BPF_F_TEST_XDP_LIVE_FRAMES): count copies of
+    the seq-0 lab frame leave L as XDP frames. IN gets them as XDP frames (native program: xdp_clone,
+    xdp_redirect) or, through xdp_pass added here for the other paths, as skbs built from them. No frame numbers:
+    frames are counted with interface counters (rx_packets of IN, of R in the right namespace, of the recorder
+    link's peer) and the capture tool's own count."""
+    added = False
+    if xdp_mode(lab.inn) is None:
+        sh(["ip", "link", "set", "dev", lab.inn, "xdpdrv", "obj", os.path.join(ROOT, "bpf", "xdp_pass.o"), "sec", "xdp"])
+        added = True
+    try:
+        cap = Capture(lab, capture_tool, outdir) if capture_tool else None
+        in0, rec0, r0 = lab.counter(lab.inn, "rx_packets"), lab.counter(lab.recp, "rx_packets"), netns_rx(lab.rns, lab.r)
+        g = json.loads(sh(["ip", "netns", "exec", lab.lns, XDPGEN, "--iface", lab.l, "--count", str(count), "--size", str(size),
+                           "--obj", XDPGEN_OBJ], timeout=120).stdout.strip().splitlines()[-1])
+        time.sleep(0.3)
+        res = {"sent": g["sent"], "seconds": g["seconds"], "offered_pps": g["pps"],
+               "arrived_in": lab.counter(lab.inn, "rx_packets") - in0, "egress": netns_rx(lab.rns, lab.r) - r0,
+               "busy_jiffies": g["busy_jiffies"]}
+        delivered = res["egress"]
+        if clones:
+            res["recorder_rx"] = lab.counter(lab.recp, "rx_packets") - rec0
+            delivered = min(delivered, res["recorder_rx"])
+        if cap:
+            captured, dropped, written = cap.stop()
+            res.update(captured=captured, tool_dropped=dropped, written_bytes=written)
+            delivered = min(delivered, captured)
+    finally:
+        if added:
+            sh(["ip", "link", "set", "dev", lab.inn, "xdpdrv", "off"], check=False)
+    res["delivered"] = delivered
+    res["max_delivered_pps"] = delivered / max(1e-9, g["seconds"])
+    res["loss_at_max"] = 1 - delivered / max(1, g["sent"])
+    # busy CPU (all CPUs, /proc/stat sampled by xdpgen right around the BPF_PROG_RUN call) per delivered frame
+    res["cpu_ns_per_frame"] = g["busy_jiffies"] * 1e9 / g["hz"] / max(1, delivered)
     return res
 
 
@@ -265,6 +375,14 @@ def row_summary(name, size, kind, res, note):
            "cpu_ns_per_frame": round(b["cpu_ns_per_frame"]) if b else None,
            "unpaced_offered_pps": round(u.get("offered_pps", 0)), "unpaced_lost": u.get("lost"),
            "trials": len(res.get("trials", [])), "note": note}
+    lv = res.get("live")
+    if lv:
+        row.update(max_delivered_pps=round(lv["max_delivered_pps"]), loss_at_max=round(lv["loss_at_max"], 4),
+                   live_offered_pps=round(lv["offered_pps"]), live_sent=lv["sent"], live_arrived_in=lv["arrived_in"],
+                   live_egress=lv["egress"], live_recorder_rx=lv.get("recorder_rx"), live_captured=lv.get("captured"),
+                   live_cpu_ns_per_frame=round(lv["cpu_ns_per_frame"]))
+    elif res.get("live_error"):
+        row["live_error"] = res["live_error"]
     if kind == "record":
         row["recorder_bytes_per_s"] = round(b["recorder_bytes_per_s"]) if b else None
         row["drops_unpaced"] = (u.get("sent", 0) - u.get("captured", 0)) if u else None
@@ -286,11 +404,11 @@ def main():
         detach(lab)
         return 0
     if a.smoke:
-        fcount, rcount, fsteps, rsteps, ddmb = 500, 500, 1, 0, 16
+        fcount, rcount, fsteps, rsteps, ddmb, lfcount, lrcount = 500, 500, 1, 0, 16, 2000, 2000
     elif a.quick:
-        fcount, rcount, fsteps, rsteps, ddmb = 4000, 4000, 2, 0, 128
+        fcount, rcount, fsteps, rsteps, ddmb, lfcount, lrcount = 4000, 4000, 2, 0, 128, 100000, 40000
     else:
-        fcount, rcount, fsteps, rsteps, ddmb = 30000, 20000, 4, 2, 1024
+        fcount, rcount, fsteps, rsteps, ddmb, lfcount, lrcount = 30000, 20000, 4, 2, 1024, 400000, 100000
     docs = a.docs or (os.path.join(ROOT, "docs", "BENCHMARKS.md") if not a.smoke else None)
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="bench-", dir=os.path.join(ROOT, "build"))
@@ -312,6 +430,11 @@ def main():
                 try:
                     note = attach(lab, path, size)
                     res = search(lab, size, fcount, fsteps, genmax[size], clones=path != "xdp_redirect")
+                    if size + 14 <= LIVE_MAX:
+                        try:
+                            res["live"] = live(lab, size, lfcount, clones=path != "xdp_redirect")
+                        except Exception as e:
+                            res["live_error"] = str(e)[:300]
                     rows.append(row_summary(path, size, "forward", res, note))
                 except Exception as e:  # one path failing does not lose the others
                     rows.append({"path": path, "kind": "forward", "size": size, "note": f"not run: {e}"[:300]})
@@ -324,11 +447,16 @@ def main():
                     continue
                 detach(lab)
                 try:
-                    attach(lab, tool, size)
+                    note = attach(lab, tool, size)
+                    note = note if note.startswith("nft") else "tc_clone forwards"
                     res = search(lab, size, rcount, rsteps, genmax[size], clones=False, capture_tool=tool, outdir=work)
-                    note = "tc_clone forwards"
+                    if size + 14 <= LIVE_MAX:
+                        try:
+                            res["live"] = live(lab, size, lrcount, clones=False, capture_tool=tool, outdir=work)
+                        except Exception as e:
+                            res["live_error"] = str(e)[:300]
                     if all(t.get("captured", 0) == 0 for t in res["trials"]):
-                        note = f"not measured: {tool} captured 0 frames in every trial at this size (see its own error output; an afxdp source needs native XDP, refused above MTU 3506 on veth)"
+                        note = f"not measured: {tool} captured 0 frames in every trial at this size"
                     rows.append(row_summary(tool, size, "record", res, note))
                 except Exception as e:
                     rows.append({"path": tool, "kind": "record", "size": size, "note": f"not run: {e}"[:300]})
@@ -347,6 +475,10 @@ def main():
             r["ratio_zero_loss_pps"] = round(r["zero_loss_pps"] / peer["zero_loss_pps"], 2)
         if peer and peer.get("cpu_ns_per_frame") and r.get("cpu_ns_per_frame"):
             r["ratio_cpu_ns_per_frame"] = round(r["cpu_ns_per_frame"] / peer["cpu_ns_per_frame"], 2)
+        if peer and peer.get("max_delivered_pps") and r.get("max_delivered_pps") is not None:
+            r["ratio_max_delivered_pps"] = round(r["max_delivered_pps"] / peer["max_delivered_pps"], 2)
+        if peer and peer.get("live_cpu_ns_per_frame") and r.get("live_cpu_ns_per_frame"):
+            r["ratio_live_cpu_ns_per_frame"] = round(r["live_cpu_ns_per_frame"] / peer["live_cpu_ns_per_frame"], 2)
         if r.get("recorder_bytes_per_s") and disk.get("bytes_per_s"):
             r["ratio_disk_odirect"] = round(r["recorder_bytes_per_s"] / disk["bytes_per_s"], 3)
     result = {"machine": machine(), "mode": "smoke" if a.smoke else "quick" if a.quick else "full",
@@ -388,8 +520,65 @@ def plot(result, png):
     fig.savefig(png, dpi=90)
 
 
+def goals(result):
+    """The project's goals, judged on this run's rows only (ratios within one run)."""
+    R = {(r["path"], r["size"]): r for r in result["rows"]}
+    g = lambda p, z, k: (R.get((p, z)) or {}).get(k)
+    L = []
+    for z in (64, 1500):
+        a, b = g("tc_clone", z, "live_cpu_ns_per_frame"), g("tc_mirred", z, "live_cpu_ns_per_frame")
+        if a and b:
+            L.append(f"- (a) {z} B: tc_clone CPU/frame {a} ns vs tc_mirred (mirror+redirect pair) {b} ns at max rate: ratio "
+                     f"{a / b:.2f} -> {'met' if a <= b else 'missed'}")
+    for z in (64, 1500):
+        a, b = g("xdp_clone", z, "max_delivered_pps"), g("tc_clone", z, "max_delivered_pps")
+        if a and b:
+            L.append(f"- (b) {z} B (frames arrive as XDP frames): xdp_clone max delivered {a:,} pps vs tc_clone {b:,}: ratio "
+                     f"{a / b:.2f} (goal >= 1.5) -> {'met' if a >= 1.5 * b else 'missed'}")
+    for z in SIZES:
+        t = g("tcpdump", z, "zero_loss_pps")
+        for rec in ("recorder_afpacket", "recorder_afxdp", "recorder_afpacket_lz4"):
+            a = g(rec, z, "zero_loss_pps")
+            if a is None or t is None:
+                continue
+            rb, tb = g(rec, z, "generator_bound"), g("tcpdump", z, "generator_bound")
+            met = (t == 0 and a > 0) or (t and a >= 2 * t)
+            if met and not tb:
+                v = "met"
+            elif rb and tb:
+                v = "undecided: both lost nothing at the generator's full rate"
+            elif rb and not met:
+                v = "undecided: the recorder lost nothing at the generator's full rate, so the ratio is a lower bound"
+            elif tb:
+                v = "missed (tcpdump lost nothing at the generator's full rate)"
+            else:
+                v = "met" if met else "missed"
+            ratio = ("> " if rb and not tb else "") + (f"{a / t:.2f}" if t else ("inf" if a else "-"))
+            ml, mt = g(rec, z, "max_delivered_pps"), g("tcpdump", z, "max_delivered_pps")
+            lr, lt = g(rec, z, "loss_at_max"), g("tcpdump", z, "loss_at_max")
+            extra = (f"; live burst: {ml:,} vs {mt:,} pps delivered = {ml / mt:.2f}, capture loss {100 * lr:.1f}% vs {100 * lt:.1f}%"
+                     if ml and mt else "")
+            L.append(f"- (c) {z} B: {rec} zero-loss {a:,} vs tcpdump -w {t:,} pps: ratio {ratio} (goal >= 2) -> {v}{extra}")
+    d = result["disk_odirect"].get("bytes_per_s")
+    for r in result["rows"]:
+        if r["path"].startswith("recorder") and r.get("recorder_bytes_per_s") and d:
+            L.append(f"- (d) {r['size']} B: {r['path']} wrote {r['recorder_bytes_per_s'] / 1e6:,.1f} MB/s at its best zero-loss trial "
+                     f"= {r['recorder_bytes_per_s'] / d:.3f} of dd oflag=direct ({d / 1e6:,.0f} MB/s); "
+                     + ("above dd: the trial's capture (< 200 MB) fits in the page cache, so this is the write path, not the disk"
+                        if r["recorder_bytes_per_s"] > d else "bounded by the frame rate the lab delivers, not by the disk"))
+    return L
+
+
 def write_docs(result, path):
     m = result["machine"]
+    keep = ""
+    try:  # the hand-written profile section (perf) survives regeneration
+        with open(path) as f:
+            old = f.read()
+        k = old.find("## Profiles")
+        keep = old[k:] if k >= 0 else ""
+    except OSError:
+        pass
     L = ["# Benchmarks", "",
          "Generated by `make bench` (`tools/bench/bench.sh`); raw figures in `bench/results.json`, plot in `bench/results.png`.", "",
          f"- Machine: `{m['uname']}`, {m['nproc']} CPUs, {m['cpu']}",
@@ -397,39 +586,63 @@ def write_docs(result, path):
          f"- Generator (tapgen, unpaced, nothing attached): " + ", ".join(f"{k} B {v:,} pps" for k, v in result["generator_unpaced_pps"].items()),
          f"- Disk, `dd oflag=direct bs=1M`: " + (f"{result['disk_odirect']['bytes_per_s'] / 1e6:,.0f} MB/s" if "bytes_per_s" in result["disk_odirect"] else str(result["disk_odirect"])),
          "",
-         "Zero-loss rate: highest offered rate at which the egress sink got every numbered frame once, in order, intact, and "
-         "(clone paths) the recorder link got every clone, (recording rows) the capture holds every frame. `>=` means the path lost "
-         "nothing at the generator's full unpaced rate: the path is faster than the generator and the figure is the generator's. "
-         "CPU ns/frame: busy time of all CPUs from /proc/stat over the best passing trial / frames, generator and sink included "
-         "(the same for every row, so compare rows). Ratios are to the peer named in the same run and size.", "",
-         "| size | path | kind | zero-loss pps | CPU ns/frame | ratio pps (peer) | ratio ns | recorder MB/s | drops unpaced | note |",
-         "|---:|---|---|---:|---:|---|---:|---:|---:|---|"]
+         "Two measurements per row:", "",
+         "- **Max delivered (XDP live frames)**, 64 and 1500 B: `build/xdpgen` (tools/bench/xdpgen.c + xdpgen_kern.c) runs an "
+         "XDP program returning XDP_TX with `BPF_PROG_RUN` + `BPF_F_TEST_XDP_LIVE_FRAMES`, so copies of the seq-0 lab frame (tapgen's "
+         "bytes) leave L towards IN as real XDP frames at full speed, no socket, no skb. IN gets them as XDP frames where the path has a "
+         "native XDP program (xdp_clone, xdp_redirect); for the other paths the bench puts `xdp_pass` on IN for this trial, so they "
+         "arrive as skbs built from XDP frames (a veth drops redirected XDP frames unless its peer runs XDP). Live-frame mode cannot "
+         "pace and has no frame numbers: frames are counted with interface counters (rx_packets of R in the right namespace = egress, "
+         "of the recorder link's peer = clones) and, for recording rows, the tool's capture count. `max delivered pps` = min(egress, "
+         "clones, captured) / burst time; `loss @max` = 1 - delivered / sent; `ns/frame @max` = busy CPU of all CPUs from /proc/stat "
+         "sampled by xdpgen right around the BPF_PROG_RUN call / delivered frames. Not available at 9000 B (a live-frame template "
+         "must fit one page: EINVAL), where the tapgen rows are the only figures.",
+         "- **Zero-loss (tapgen, numbered frames)**: highest offered rate at which the egress sink got every numbered frame once, "
+         "in order, intact, and (clone paths) the recorder link got every clone, (recording rows) the capture holds every frame. "
+         "`>=` means the path lost nothing at tapgen's full unpaced rate (sendmmsg on veth runs the receiver inline, so the figure "
+         "is the generator's). CPU ns/frame: busy CPU from /proc/stat sampled inside the same `ip netns exec` right before and "
+         "after tapgen (excludes process start), over the best passing trial / frames, generator and sink included.",
+         "", "Ratios are to the peer named in the same run and size.", "",
+         "| size | path | kind | max delivered pps | loss @max | ns/frame @max | ratio max (peer) | zero-loss pps | CPU ns/frame | ratio pps | recorder MB/s | drops unpaced | note |",
+         "|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for r in result["rows"]:
         zl = r.get("zero_loss_pps")
         zs = "-" if zl is None else (">= " if r.get("generator_bound") else "") + f"{zl:,}"
         rb = r.get("recorder_bytes_per_s")
-        L.append(f"| {r['size']} | {r['path']} | {r['kind']} | {zs} | {r.get('cpu_ns_per_frame') or '-'} | "
-                 f"{r.get('ratio_zero_loss_pps', '-')} ({r.get('ratio_peer', '')}) | {r.get('ratio_cpu_ns_per_frame', '-')} | "
-                 f"{'-' if not rb else f'{rb / 1e6:,.1f}'} | {r.get('drops_unpaced', '-') if r.get('drops_unpaced') is not None else '-'} | {r.get('note') or ''} |")
+        md = r.get("max_delivered_pps")
+        ls = "-" if r.get("loss_at_max") is None else f"{100 * r['loss_at_max']:.1f}%"
+        L.append(f"| {r['size']} | {r['path']} | {r['kind']} | {'-' if md is None else f'{md:,}'} | "
+                 f"{ls} | {r.get('live_cpu_ns_per_frame') or '-'} | "
+                 f"{r.get('ratio_max_delivered_pps', '-')} ({r.get('ratio_peer', '')}) | {zs} | {r.get('cpu_ns_per_frame') or '-'} | "
+                 f"{r.get('ratio_zero_loss_pps', '-')} | "
+                 f"{'-' if not rb else f'{rb / 1e6:,.1f}'} | {r.get('drops_unpaced', '-') if r.get('drops_unpaced') is not None else '-'} | "
+                 f"{(r.get('note') or '') + ('; live trial failed: ' + r['live_error'] if r.get('live_error') else '')} |")
+    L += ["", "## Goals (this run)", ""] + goals(result)
     L += ["", "## Reading the figures", "",
-          "- veth, not NICs: every frame is handled by the two CPUs that also run the generator and the sink, so the absolute "
-          "numbers are a lower bound for a ConnectX port and the ratios are what carries over.",
+          "- veth, not NICs: every frame is handled by the two CPUs that also run the generator and the receiver, so the absolute "
+          "numbers are a lower bound for a ConnectX port and the ratios are what carries over. In live-frame mode the receive "
+          "path runs in the softirq of the sending CPU (veth NAPI scheduled from the BPF_PROG_RUN batch), so the burst time "
+          "is the path's own cost plus a small, constant generator cost.",
           "- XDP on veth: native mode needs an MTU <= 3506 (single-page frames; our programs are not frags-aware), so the "
           "9000-byte rows run in generic (skb) XDP: `tcloader attach --mode xdp` falls back by itself and says so.",
           "- Native XDP redirects into a veth arrive only if the peer has an XDP program: tcloader puts `xdp_pass` on the "
           "egress and recorder peers, which also makes those veths run NAPI with a 256-frame ring; under an unpaced burst "
-          "that ring overflows, which is why XDP rows can lose frames at the generator's full rate.",
-          "- Recording rows use tc_clone for forwarding; a row's loss counts frames missing from the capture file "
-          "(or the recorder's own count), so it is the capture tool's rate limit.",
-          "- Caveats of this harness (known, not yet fixed): tapgen's sendmmsg runs the receiver's work inline on veth, so an "
-          "unpaced send is slowed to the path's own rate and most rows end up `>=` (generator-bound); a faster sender "
-          "(BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES) is still to be written. CPU ns/frame uses 10 ms jiffies and includes "
-          "the start of `ip netns exec tapgen`, so it is inflated by a constant per trial; repeated runs on this VM differed "
-          "by up to 2x per row. Treat single figures as indicative, ratios within one run as the result.",
+          "that ring overflows, which is why XDP rows can lose frames at full rate.",
+          "- Recording rows use tc_clone for forwarding, except recorder_afxdp at 9000 B: there the recorder's AF_XDP source "
+          "runs generic XDP, and generic XDP skips every skb whose `skb->redirected` bit is set (net/core/dev.c "
+          "`netif_receive_generic_xdp`: \"Reinjected packets coming from act_mirred or similar should not get XDP generic "
+          "processing\"); `bpf_clone_redirect` sets it and the veth crossing keeps it, so behind tc_clone the recorder saw "
+          "rx_packets rise on the recorder link and `xdp_packets` = 0 (its stats). nft `dup` does not set the bit, so that row "
+          "forwards with nft_dup_fwd. The same holds in production: an afxdp recorder in generic mode behind tc_clone captures "
+          "nothing (use afpacket there).",
+          "- Capture tools are started and waited for before traffic: tcpdump until it prints `listening on` (stderr), "
+          "netsniff-ng until `Running!` (stdout; its ring setup takes ~2.4 s here, and the old fixed 0.8 s wait made it "
+          "capture nothing), the recorder until `recording IF via`; each is stopped with SIGINT 0.5 s after the send (tcpdump 1.3 s: libpcap hands a partly filled TPACKET_V3 block to tcpdump only when its 1000 ms block timeout retires it, and tcpdump exits on SIGINT without reading it, which was the ~70 frames always missing).",
+          "- Single figures vary between runs on this VM (up to 2x per row seen before); ratios within one run are the result.",
           ""]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(L) + ("\n" + keep if keep else ""))
 
 
 if __name__ == "__main__":

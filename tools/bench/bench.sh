@@ -11,6 +11,14 @@ for ((i = 1; i <= $#; i++)); do
 done
 [[ $(id -u) -eq 0 ]] || { echo "bench.sh: must run as root" >&2; exit 3; }
 [[ -x build/tapgen && -x bin/tcloader ]] || { echo "bench.sh: run make first" >&2; exit 1; }
+# The XDP live-frame sender (tools/bench/xdpgen.c + xdpgen_kern.c), built here: the Makefile does not know it.
+if [[ ! -x build/xdpgen || tools/bench/xdpgen.c -nt build/xdpgen || tools/gen/tapgen.c -nt build/xdpgen ||
+	! -f build/xdpgen_kern.o || tools/bench/xdpgen_kern.c -nt build/xdpgen_kern.o ]]; then
+	CC=$(command -v gcc || command -v clang)
+	clang -target bpf -O2 -g -Wall -Werror -I "/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)" \
+		-c tools/bench/xdpgen_kern.c -o build/xdpgen_kern.o
+	"$CC" -O2 -Wall -Werror -Wno-unused-function -o build/xdpgen tools/bench/xdpgen.c -lbpf
+fi
 # The distribution's python3 has matplotlib (python3-matplotlib); a pyenv shim in PATH may not.
 PY=python3
 for c in /usr/bin/python3 python3; do

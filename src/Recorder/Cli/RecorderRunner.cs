@@ -140,8 +140,21 @@ public static class RecorderRunner
             $", {source.Channels} channel(s), {o.Format.ToString().ToLowerInvariant()}{(o.Lz4 ? "+lz4" : "")} -> {o.OutputDir}");
         StatsSnapshot? prev = null;
         var interval = TimeSpan.FromSeconds(o.StatsIntervalSeconds);
-        while (!stopCts.Token.WaitHandle.WaitOne(interval))
+        int ifindex = NetDev.TryIndex(o.Interface, out int ix) ? ix : 0;
+        bool interfaceGone = false;
+        var nextStats = clock.Elapsed + interval;
+        // Wake every second: a deleted interface must end the recording (files closed, non-zero exit)
+        // instead of leaving a recorder that silently captures nothing.
+        while (!stopCts.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(Math.Min(1, o.StatsIntervalSeconds))))
         {
+            if (!NetDev.TryIndex(o.Interface, out int now) || now != ifindex)
+            {
+                interfaceGone = true;
+                stderr.WriteLine($"recorder: interface {o.Interface} is gone; closing the files");
+                break;
+            }
+            if (clock.Elapsed < nextStats) continue;
+            nextStats = clock.Elapsed + interval;
             var s = Snap();
             if (o.Json) stdout.WriteLine(s.ToJson(final: false)); else stderr.WriteLine(s.ToHumanLine(prev));
             if (o.MetricsFile is { } mf) TryWriteMetricsFile(mf, s, stderr);
@@ -164,12 +177,12 @@ public static class RecorderRunner
             File.WriteAllText(tmp, final.ToJson(final: true) + "\n");
             File.Move(tmp, path, overwrite: true);
         }
-        if (failure != null)
+        if (failure != null && !interfaceGone)
         {
             stderr.WriteLine($"recorder: capture failed: {failure.Message}");
             return ExitCodes.Failure;
         }
-        return ExitCodes.Ok;
+        return interfaceGone ? ExitCodes.Failure : ExitCodes.Ok;
     }
 
     private static MetricsServer StartServer(System.Net.IPEndPoint ep, Func<string> render)

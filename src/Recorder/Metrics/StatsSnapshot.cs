@@ -83,7 +83,8 @@ public sealed record StatsSnapshot(
         M("recorder_file_bytes_written_total", "counter", "Bytes written to files.", FileBytesWritten);
         M("recorder_files_total", "counter", "Completed capture files.", Files.Count);
         M("recorder_disk_full", "gauge", "1 while the output disk is full.", DiskFull ? 1 : 0);
-        foreach (var (k, v) in Extra) M($"recorder_{k}", "counter", $"Source counter {k}.", v);
+        // Counters end in _total (Prometheus/OpenMetrics naming); a bare recorder_<key> breaks rate() conventions and OpenMetrics parsers.
+        foreach (var (k, v) in Extra) M(k.EndsWith("_total") ? $"recorder_{k}" : $"recorder_{k}_total", "counter", $"Source counter {k}.", v);
         return sb.ToString();
     }
 }

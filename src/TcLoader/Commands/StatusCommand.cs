@@ -30,7 +30,9 @@ public static class StatusCommand
         catch (BpfException) { mode = "maps missing"; }
 
         var hooks = state.Hooks.Select(h => (Hook: h, Status: Backends.Owner(h).Inspect(h, paths))).ToList();
-        bool healthy = state.Complete && hooks.All(x => x.Status.Attached);
+        // A recorder interface that went away turns every clone into a clone error (EINVAL): say so.
+        bool recorderPresent = state.Recorder == null || NetDev.Exists(state.Recorder);
+        bool healthy = state.Complete && hooks.All(x => x.Status.Attached) && recorderPresent;
         if (json)
         {
             stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
@@ -41,6 +43,7 @@ public static class StatusCommand
                 ["path"] = state.Path,
                 ["mode"] = mode,
                 ["recorder"] = state.Recorder,
+                ["recorder_present"] = recorderPresent,
                 ["attached_at"] = state.AttachedAt,
                 ["directions"] = state.Directions.Select(d => new Dictionary<string, object?>
                 {
@@ -60,6 +63,7 @@ public static class StatusCommand
             stdout.WriteLine($"{state.Path} path, mode {mode}{(state.Complete ? "" : " (attach did not finish: run attach or detach again)")}");
             foreach (var d in state.Directions)
                 stdout.WriteLine($"  {d.Ingress} -> {d.Egress}{(d.Record ? $"  +clone to {d.Recorder}" : "")}{(d.Reverse ? "  (reverse)" : "")}");
+            if (!recorderPresent) stdout.WriteLine($"  recorder {state.Recorder}: INTERFACE GONE (clones fail and are counted as clone_errors)");
             foreach (var (h, s) in hooks)
                 stdout.WriteLine($"  hook {h.Ifname,-15} {h.Kind,-11} {(s.Attached ? "attached" : s.InterfacePresent ? "NOT ATTACHED" : "INTERFACE GONE")}  prog {s.ProgId}  {s.Detail}");
         }
