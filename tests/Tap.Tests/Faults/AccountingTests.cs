@@ -21,7 +21,7 @@ public sealed class AccountingTests
         var lab = rig.Lab;
         long txd0 = Kit.IfStat(lab.Rec, "tx_dropped"), rx0 = Kit.IfStat(lab.RecPeer, "rx_packets");
         string stats = Path.Combine(rig.NewDir(), "stats.json");
-        using var rec = new Rec($"--interface {lab.RecPeer} --output {rig.OutDir} --source {source} --format {format} --rotate-size 8M --duration 120 --stats-json {stats}");
+        using var rec = RecorderProcess.StartReady($"--interface {lab.RecPeer} --output {rig.OutDir} --source {source} --format {format} --rotate-size 8M --duration 120 --stats-json {stats}");
         using (var egress = lab.StartSink(0, N, "60:1500"))
         {
             var sent = lab.Send(0, N, "60:1500", 60_000);

@@ -48,60 +48,6 @@ public sealed class TapRig : IDisposable
 }
 
 /// <summary>bin/recorder as a child (optionally started inside a blkio cgroup), ready when it says "recorder: recording".</summary>
-public sealed class Rec : IDisposable
-{
-    private readonly Process _p;
-    private readonly System.Text.StringBuilder _err = new(), _out = new();
-    private readonly ManualResetEventSlim _ready = new();
-    public int Pid => _p.Id;
-    public string Stderr { get { lock (_err) return _err.ToString(); } }
-    public string Stdout { get { lock (_out) return _out.ToString(); } }
-    public bool HasExited => _p.HasExited;
-
-    /// <param name="cgroupProcs">a cgroup.procs file: the process writes its own pid there, then execs the recorder (same pid).</param>
-    public Rec(string args, string? cgroupProcs = null)
-    {
-        string file = TestEnv.Bin("recorder");
-        var psi = cgroupProcs == null
-            ? new ProcessStartInfo(file, args)
-            : new ProcessStartInfo("/bin/sh", $"-c \"echo $$ > {cgroupProcs} && exec {file} {args}\"");
-        psi.RedirectStandardError = psi.RedirectStandardOutput = true;
-        psi.UseShellExecute = false;
-        _p = new Process { StartInfo = psi };
-        _p.ErrorDataReceived += (_, e) => { if (e.Data == null) return; lock (_err) _err.AppendLine(e.Data); if (e.Data.StartsWith("recorder: recording ")) _ready.Set(); };
-        _p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_out) _out.AppendLine(e.Data); };
-        _p.Start();
-        _p.BeginErrorReadLine();
-        _p.BeginOutputReadLine();
-        if (!_ready.Wait(20_000)) throw new TimeoutException("recorder did not start: " + Stderr);
-    }
-
-    [DllImport("libc", SetLastError = true)] private static extern int kill(int pid, int sig);
-    public void Signal(int sig) => kill(_p.Id, sig);
-
-    public int WaitExit(int ms)
-    {
-        if (!_p.WaitForExit(ms)) throw new TimeoutException($"recorder did not exit within {ms} ms: " + Stderr);
-        _p.WaitForExit();
-        return _p.ExitCode;
-    }
-
-    /// <summary>SIGTERM, a bounded wait, exit 0 expected.</summary>
-    public void Stop(int ms = 30_000)
-    {
-        Thread.Sleep(300); // the last clones cross the veth
-        Signal(15);
-        int rc = WaitExit(ms);
-        Assert.True(rc == 0, $"recorder exited {rc}: {Stderr}");
-    }
-
-    public void Dispose()
-    {
-        try { if (!_p.HasExited) { _p.Kill(); _p.WaitForExit(10_000); } } catch (InvalidOperationException) { }
-        _p.Dispose();
-    }
-}
-
 public static class Kit
 {
     public static long L(JsonElement e, string k) => e.GetProperty(k).GetInt64();

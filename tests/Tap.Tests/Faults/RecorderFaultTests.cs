@@ -30,7 +30,7 @@ public sealed class RecorderFaultTests(ITestOutputHelper log)
 
         // Burst 1: the recorder is killed a second into a 3-second burst.
         long clonedAtKill, clonedEnd;
-        using (var r1 = new Rec($"--interface {lab.RecPeer} --output {rig.OutDir} --source {source} --format pcap --rotate-size 1M --duration 120"))
+        using (var r1 = RecorderProcess.StartReady($"--interface {lab.RecPeer} --output {rig.OutDir} --source {source} --format pcap --rotate-size 1M --duration 120"))
         using (var egress = lab.StartSink(0, N1, "60:1500"))
         {
             var sender = Task.Run(() => lab.Send(0, N1, "60:1500", Pps));
@@ -85,7 +85,7 @@ public sealed class RecorderFaultTests(ITestOutputHelper log)
 
         // Burst 2 (stream 1): a new recorder on the same interface records every frame.
         string dir2 = rig.NewDir(), stats2 = Path.Combine(rig.NewDir(), "stats.json");
-        using (var r2 = new Rec($"--interface {lab.RecPeer} --output {dir2} --source {source} --format pcap --duration 120 --stats-json {stats2}"))
+        using (var r2 = RecorderProcess.StartReady($"--interface {lab.RecPeer} --output {dir2} --source {source} --format pcap --duration 120 --stats-json {stats2}"))
         using (var egress = lab.StartSink(0, N2, "60:1500", stream: 1))
         {
             Assert.Equal(N2, Kit.L(lab.Send(0, N2, "60:1500", Pps, stream: 1), "sent"));
@@ -110,7 +110,7 @@ public sealed class RecorderFaultTests(ITestOutputHelper log)
         string stats = Path.Combine(rig.NewDir(), "stats.json");
         long txd0 = Kit.IfStat(lab.Rec, "tx_dropped");
         var sw = Stopwatch.StartNew();
-        using var rec = new Rec($"--interface {lab.RecPeer} --output {disk.Mount} --format pcap --rotate-size 4M --duration 8 --stats-json {stats}");
+        using var rec = RecorderProcess.StartReady($"--interface {lab.RecPeer} --output {disk.Mount} --format pcap --rotate-size 4M --duration 8 --stats-json {stats}");
         using (var egress = lab.StartSink(0, N, "60:1500"))
         {
             Assert.Equal(N, Kit.L(lab.Send(0, N, "60:1500", 60_000), "sent"));
@@ -157,7 +157,7 @@ public sealed class RecorderFaultTests(ITestOutputHelper log)
         using var cg = new BlkioCgroup($"tapfault-fs-{Environment.ProcessId}", disk.MajMin, Bps, 200);
         string stats = Path.Combine(rig.NewDir(), "stats.json");
         long txd0 = Kit.IfStat(lab.Rec, "tx_dropped");
-        using var rec = new Rec($"--interface {lab.RecPeer} --output {disk.Mount} --format pcap --rotate-size 64M --duration 300 --stats-json {stats}", cg.Procs);
+        using var rec = RecorderProcess.StartReady($"--interface {lab.RecPeer} --output {disk.Mount} --format pcap --rotate-size 64M --duration 300 --stats-json {stats}", cg.Procs);
         Assert.Contains(rec.Pid.ToString(), File.ReadAllText(cg.Procs).Split('\n'));
         var sw = Stopwatch.StartNew();
         using (var egress = lab.StartSink(0, N, "1500"))

@@ -56,7 +56,7 @@ public sealed partial class RecorderMetricsTests
         var lab = rig.Lab;
         string aux = rig.NewDir(), stats = Path.Combine(aux, "stats.json"), mfile = Path.Combine(aux, "recorder.prom");
         int port = Kit.FreePort();
-        using var rec = new Rec($"--interface {lab.RecPeer} --output {rig.OutDir} --duration 120 --stats-interval 1 --stats-json {stats} --metrics 127.0.0.1:{port} --metrics-file {mfile}");
+        using var rec = RecorderProcess.StartReady($"--interface {lab.RecPeer} --output {rig.OutDir} --duration 120 --stats-interval 1 --stats-json {stats} --metrics 127.0.0.1:{port} --metrics-file {mfile}");
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         string url = $"http://127.0.0.1:{port}/metrics";
 

@@ -11,15 +11,41 @@ public sealed class RecorderProcess : IDisposable
     private readonly ManualResetEventSlim _ready = new();
     public int Pid => _p.Id;
 
-    public RecorderProcess(string args)
+    public bool HasExited => _p.HasExited;
+
+    /// <param name="cgroupProcs">a cgroup.procs file: the shell writes its own pid there, then execs the recorder (same pid).</param>
+    public RecorderProcess(string args, string? cgroupProcs = null)
     {
-        var psi = new ProcessStartInfo(TestEnv.Bin("recorder"), args) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        string file = TestEnv.Bin("recorder");
+        var psi = cgroupProcs == null
+            ? new ProcessStartInfo(file, args)
+            : new ProcessStartInfo("/bin/sh", $"-c \"echo $$ > {cgroupProcs} && exec {file} {args}\"");
+        psi.RedirectStandardError = psi.RedirectStandardOutput = true;
+        psi.UseShellExecute = false;
         _p = new Process { StartInfo = psi };
         _p.ErrorDataReceived += (_, e) => { if (e.Data == null) return; lock (_err) _err.AppendLine(e.Data); if (e.Data.StartsWith("recorder: recording ")) _ready.Set(); };
         _p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_out) _out.AppendLine(e.Data); };
         _p.Start();
         _p.BeginErrorReadLine();
         _p.BeginOutputReadLine();
+    }
+
+    /// <summary>Starts the recorder and returns once it says it is recording.</summary>
+    public static RecorderProcess StartReady(string args, string? cgroupProcs = null)
+    {
+        var r = new RecorderProcess(args, cgroupProcs);
+        try { r.WaitReady(); }
+        catch { r.Dispose(); throw; }
+        return r;
+    }
+
+    /// <summary>SIGTERM after the last clones crossed the veth, a bounded wait, exit 0 expected.</summary>
+    public void Stop(int ms = 30_000)
+    {
+        Thread.Sleep(300);
+        Signal(15);
+        int rc = WaitExit(ms);
+        if (rc != 0) throw new InvalidOperationException($"recorder exited {rc}: {Stderr}");
     }
 
     public void WaitReady(int ms = 20_000)
