@@ -134,6 +134,10 @@ public static class RecorderRunner
         }
 
         using var server = o.Metrics is { } ep ? StartServer(ep, () => Snap().ToPrometheus()) : null;
+        // Generic XDP skips every skb marked as redirected (net/core/dev.c, netif_receive_generic_xdp), and
+        // bpf_clone_redirect marks the clones tc_clone sends: behind the TC path such a recorder sees nothing.
+        if (source is AfXdpSource { XdpMode: "generic" })
+            stderr.WriteLine($"recorder: warning: {o.Interface} runs AF_XDP in generic XDP mode, which ignores frames cloned by tc_clone; use --source afpacket behind the TC path");
         // One line when the source is live (tests and scripts wait for it).
         stderr.WriteLine($"recorder: recording {o.Interface} via {source.Name}" +
             (source is AfXdpSource x ? $" (xdp {x.XdpMode}, bind {x.BindMode})" : "") +

@@ -201,6 +201,27 @@ public sealed class VerifyTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(CaptureFormat.Pcap)]
+    [InlineData(CaptureFormat.Pcapng)]
+    public void Lz4CutAtEveryByteOffset_NeverOk_AndKeepsTheCompleteFrames(CaptureFormat fmt)
+    {
+        var full = File.ReadAllBytes(Write(fmt, true, 40));
+        var cutPath = Path.Combine(_dir, "every.lz4");
+        long lastFrames = 0;
+        for (int c = 0; c < full.Length; c++)
+        {
+            File.WriteAllBytes(cutPath, full.AsSpan(0, c).ToArray());
+            var (rc, o, e) = Verify(true, cutPath);
+            Assert.True(rc == 1, $"cut at {c} of {full.Length}: exit {rc}\n{o}{e}");
+            if (c < 16) continue; // not even an LZ4 frame header: reported as corrupt, no JSON counts to compare
+            long frames = JsonDocument.Parse(o).RootElement.GetProperty("files")[0].GetProperty("frames").GetInt64();
+            Assert.True(frames >= lastFrames && frames <= 40, $"cut at {c}: {frames} frames after {lastFrames} at a shorter cut");
+            lastFrames = frames;
+        }
+        Assert.Equal(40, lastFrames); // cut only inside the end mark: every frame is still there
+    }
+
     [Fact]
     public void Usage_NoFilesOrMissingFile_Exit2()
     {
