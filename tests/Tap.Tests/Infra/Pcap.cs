@@ -2,26 +2,44 @@ using System.Buffers.Binary;
 
 namespace Tap.Tests.Infra;
 
-/// <summary>A minimal pcap reader (both magics, both endians) for captures tcpdump wrote in a test.</summary>
+/// <summary>
+/// A minimal reader of what tcpdump and the recorder write: pcap (both magics, both byte orders) and
+/// pcapng EPBs. Strict: a cut record throws, so a test can never count half a file as whole.
+/// </summary>
 public static class Pcap
 {
-    public static List<byte[]> ReadFrames(string path)
+    public static List<byte[]> ReadFrames(string path) => Frames(File.ReadAllBytes(path)).ToList();
+
+    public static IEnumerable<byte[]> Frames(byte[] f)
     {
-        var b = File.ReadAllBytes(path);
-        var frames = new List<byte[]>();
-        if (b.Length < 24) return frames;
-        uint magic = BinaryPrimitives.ReadUInt32LittleEndian(b);
-        bool le = magic is 0xa1b2c3d4 or 0xa1b23c4d;
-        uint U32(int o) => le ? BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(o)) : BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(o));
-        int off = 24;
-        while (off + 16 <= b.Length)
+        uint magic = BinaryPrimitives.ReadUInt32LittleEndian(f);
+        if (magic is 0xa1b2c3d4 or 0xa1b23c4d or 0xd4c3b2a1 or 0x4d3cb2a1)
         {
-            int caplen = (int)U32(off + 8);
-            if (off + 16 + caplen > b.Length) break;
-            frames.Add(b.AsSpan(off + 16, caplen).ToArray());
-            off += 16 + caplen;
+            bool le = magic is 0xa1b2c3d4 or 0xa1b23c4d;
+            for (int o = 24; o + 16 <= f.Length;)
+            {
+                var at = f.AsSpan(o + 8);
+                int cap = le ? BinaryPrimitives.ReadInt32LittleEndian(at) : BinaryPrimitives.ReadInt32BigEndian(at);
+                yield return f.AsSpan(o + 16, cap).ToArray();
+                o += 16 + cap;
+            }
         }
-        return frames;
+        else if (magic == 0x0A0D0D0A)
+        {
+            for (int o = 0; o + 12 <= f.Length;)
+            {
+                uint type = BinaryPrimitives.ReadUInt32LittleEndian(f.AsSpan(o));
+                int len = BinaryPrimitives.ReadInt32LittleEndian(f.AsSpan(o + 4));
+                if (len < 12) throw new InvalidDataException($"pcapng block of length {len} at {o}");
+                if (type == 6)
+                {
+                    int cap = BinaryPrimitives.ReadInt32LittleEndian(f.AsSpan(o + 20));
+                    yield return f.AsSpan(o + 28, cap).ToArray();
+                }
+                o += len;
+            }
+        }
+        else throw new InvalidDataException($"not a capture file (magic {magic:x8})");
     }
 }
 

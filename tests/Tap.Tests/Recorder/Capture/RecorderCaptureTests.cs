@@ -92,38 +92,6 @@ public static class LabFrame
 }
 
 /// <summary>A minimal reader of pcap (us/ns) and pcapng (EPB) for byte comparison; compatibility is tcpdump's job.</summary>
-public static class CaptureReader
-{
-    public static IEnumerable<byte[]> Frames(byte[] f)
-    {
-        uint magic = BinaryPrimitives.ReadUInt32LittleEndian(f);
-        if (magic is 0xa1b2c3d4 or 0xa1b23c4d)
-        {
-            for (int o = 24; o + 16 <= f.Length;)
-            {
-                int cap = BinaryPrimitives.ReadInt32LittleEndian(f.AsSpan(o + 8));
-                yield return f.AsSpan(o + 16, cap).ToArray();
-                o += 16 + cap;
-            }
-        }
-        else if (magic == 0x0A0D0D0A)
-        {
-            for (int o = 0; o + 12 <= f.Length;)
-            {
-                uint type = BinaryPrimitives.ReadUInt32LittleEndian(f.AsSpan(o));
-                int len = BinaryPrimitives.ReadInt32LittleEndian(f.AsSpan(o + 4));
-                if (len < 12) throw new InvalidDataException($"pcapng block of length {len} at {o}");
-                if (type == 6)
-                {
-                    int cap = BinaryPrimitives.ReadInt32LittleEndian(f.AsSpan(o + 20));
-                    yield return f.AsSpan(o + 28, cap).ToArray();
-                }
-                o += len;
-            }
-        }
-        else throw new InvalidDataException($"not a capture file (magic {magic:x8})");
-    }
-}
 
 public sealed class RecorderCaptureTests
 {
@@ -189,7 +157,7 @@ public sealed class RecorderCaptureTests
             Assert.Equal(lz4, f.EndsWith(".lz4"));
             string raw = Raw(f, topo.OutDir);
             total += TcpdumpCount(raw);
-            foreach (var frame in CaptureReader.Frames(File.ReadAllBytes(raw)))
+            foreach (var frame in Pcap.Frames(File.ReadAllBytes(raw)))
             {
                 ulong seq = LabFrame.Seq(frame);
                 Assert.True(seq < N, $"seq {seq} out of range");
@@ -221,7 +189,7 @@ public sealed class RecorderCaptureTests
         Assert.Equal(N, js.GetProperty("packets").GetInt64());
         var seen = new HashSet<ulong>();
         foreach (var f in js.GetProperty("files").EnumerateArray().Select(e => e.GetString()!))
-            foreach (var frame in CaptureReader.Frames(File.ReadAllBytes(f)))
+            foreach (var frame in Pcap.Frames(File.ReadAllBytes(f)))
             {
                 ulong seq = LabFrame.Seq(frame);
                 Assert.True(seen.Add(seq));

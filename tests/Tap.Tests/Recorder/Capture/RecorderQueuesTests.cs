@@ -58,7 +58,7 @@ public sealed class RecorderQueuesTests : IDisposable
         {
             var t = Run.Sh($"tcpdump -nn -r '{f}' 2>/dev/null | wc -l");
             tcpdumpTotal += long.Parse(t.Stdout.Trim());
-            foreach (var frame in CaptureReader.Frames(File.ReadAllBytes(f)))
+            foreach (var frame in Pcap.Frames(File.ReadAllBytes(f)))
             {
                 uint stream = BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(14 + 20 + 8 + 4));
                 ulong seq = BinaryPrimitives.ReadUInt64BigEndian(frame.AsSpan(14 + 20 + 8 + 8));
