@@ -439,6 +439,8 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-", dir=os.path.join(ROOT, "build"))
     started = time.time()
     recorder_ok = os.path.exists(os.path.join(ROOT, "build", "recorder", "recorder.dll"))
+    # `ip link set ... xdp obj` makes iproute2's pin directories on bpffs; remove the ones it made here.
+    ip_pin_dirs = [d for d in ("/sys/fs/bpf/tc/globals", "/sys/fs/bpf/tc", "/sys/fs/bpf/ip", "/sys/fs/bpf/xdp") if not os.path.lexists(d)]
     lab.up()
     rows, genmax = [], {}
     try:
@@ -492,6 +494,12 @@ def main():
     finally:
         detach(lab)
         shutil.rmtree(work, ignore_errors=True)
+        for d in ip_pin_dirs:
+            try:
+                # ip/ and xdp/ are symlinks to tc/; tc/ and tc/globals go only if empty
+                os.unlink(d) if os.path.islink(d) else os.rmdir(d)
+            except OSError:
+                pass
     # Ratios to the peer measured in the same run.
     for r in rows:
         peer = next((p for p in rows if p["path"] == PEER[r["path"]] and p["size"] == r["size"]), None)

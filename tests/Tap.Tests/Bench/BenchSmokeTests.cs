@@ -21,6 +21,8 @@ public sealed class BenchSmokeTests
     public void Harness_Writes_Every_Row()
     {
         var outDir = Path.Combine(Path.GetTempPath(), $"bench-smoke-{Guid.NewGuid():N}");
+        // iproute2 makes these when the harness loads an object with `ip link set ... xdp obj`.
+        var ipPins = new[] { "/sys/fs/bpf/tc", "/sys/fs/bpf/ip", "/sys/fs/bpf/xdp" }.Where(d => !Path.Exists(d) && !File.Exists(d)).ToList();
         try
         {
             var r = Run.Cmd(TestEnv.Tool("tools/bench/bench.sh"), $"--smoke --prefix bs --out {outDir}", 300_000);
@@ -48,6 +50,8 @@ public sealed class BenchSmokeTests
             Assert.True(File.Exists(Path.Combine(outDir, "results.png")));
             // The harness removed its lab.
             Assert.NotEqual(0, Run.Cmd("ip", "link show dev bsin0").ExitCode);
+            foreach (var d in ipPins)
+                Assert.False(Directory.Exists(d) || new FileInfo(d).LinkTarget != null, $"{d} left on bpffs");
         }
         finally
         {
