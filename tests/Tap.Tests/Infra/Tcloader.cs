@@ -49,6 +49,36 @@ public sealed record KernelSnapshot(int Programs, int Maps, int Links, string Tc
 {
     private static readonly string[] ProgNames = ["tc_clone", "xdp_pass", "xdp_redirect", "xdp_clone", "xdp_xsk"];
 
+    /// <summary>
+    /// A snapshot once the kernel has finished freeing what earlier tests released: programs and maps
+    /// go away after an RCU grace period, not when the detaching call returns.
+    /// </summary>
+    public static KernelSnapshot Settled(params string[] ifaces)
+    {
+        var a = Take(ifaces);
+        for (int i = 0; i < 50; i++)
+        {
+            Thread.Sleep(100);
+            var b = Take(ifaces);
+            if (a == b) return b;
+            a = b;
+        }
+        return a;
+    }
+
+    /// <summary>Waits (bounded) for the kernel to be back at <paramref name="before"/>, then asserts it.</summary>
+    public static void AssertBackTo(KernelSnapshot before, params string[] ifaces)
+    {
+        var end = DateTime.UtcNow.AddSeconds(10);
+        var now = Take(ifaces);
+        while (now != before && DateTime.UtcNow < end)
+        {
+            Thread.Sleep(100);
+            now = Take(ifaces);
+        }
+        Xunit.Assert.Equal(before, now);
+    }
+
     public static KernelSnapshot Take(params string[] ifaces)
     {
         var ours = BpfIntrospect.Programs().Where(p => ProgNames.Contains(p.Name)).ToList();

@@ -32,7 +32,7 @@ public sealed class TapPathIntegrationTests
 
     private static void RunTraffic(Lab lab, Tcloader t, long n, string sizes, int pps, string attachArgs, string snapName)
     {
-        var before = KernelSnapshot.Take(lab.In(0), lab.Out(0), lab.Rec);
+        var before = KernelSnapshot.Settled(lab.In(0), lab.Out(0), lab.Rec);
         t.MustRun($"attach --pairs {lab.In(0)}:{lab.Out(0)} --recorder {lab.Rec} {attachArgs}");
         using (var egress = lab.StartSink(0, n, sizes))
         using (var rec = lab.StartSink(0, n, sizes, ns: "", iface: lab.RecPeer))
@@ -48,8 +48,7 @@ public sealed class TapPathIntegrationTests
         Assert.Equal(L(p, "packets"), L(p, "cloned") + L(p, "clone_errors"));
         Assert.Equal((n, n), (L(p, "forwarded"), L(p, "cloned")));
         t.MustRun("detach");
-        var after = KernelSnapshot.Take(lab.In(0), lab.Out(0), lab.Rec);
-        Assert.Equal(before, after);
+        KernelSnapshot.AssertBackTo(before, lab.In(0), lab.Out(0), lab.Rec);
         Assert.False(Directory.Exists(t.PinDir), $"{snapName}: pins left behind");
     }
 
@@ -193,7 +192,7 @@ public sealed class TapPathIntegrationTests
     {
         using var lab = new Lab("te");
         using var t = new Tcloader("te");
-        var before = KernelSnapshot.Take(lab.In(0), lab.Out(0), lab.Rec);
+        var before = KernelSnapshot.Settled(lab.In(0), lab.Out(0), lab.Rec);
         var cases = new (string Args, int Code, string Text)[]
         {
             ($"attach --pairs nosuchif0:{lab.Out(0)}", 2, "unknown interface 'nosuchif0'"),
@@ -212,7 +211,7 @@ public sealed class TapPathIntegrationTests
             var lines = r.Stderr.Trim().Split('\n');
             Assert.True(lines.Length == 1 && lines[0].Contains(text), $"{args}: {r}");
         }
-        Assert.Equal(before, KernelSnapshot.Take(lab.In(0), lab.Out(0), lab.Rec));
+        KernelSnapshot.AssertBackTo(before, lab.In(0), lab.Out(0), lab.Rec);
         Assert.Equal(5, t.Run("status").ExitCode);
     }
 

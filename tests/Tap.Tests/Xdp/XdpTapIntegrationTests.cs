@@ -68,7 +68,9 @@ public sealed class XdpTapIntegrationTests
 
     private static void RunTraffic(Lab lab, Dictionary<string, string> env, long count, string size, int pps, string expectKind)
     {
+        // Settled: programs released by earlier tests are freed after an RCU grace period.
         string before = Snapshot(lab);
+        for (int i = 0; i < 50; i++) { Thread.Sleep(100); var again = Snapshot(lab); if (again == before) break; before = again; }
         try
         {
             var a = Loader($"attach --pairs {lab.In(0)}:{lab.Out(0)} --recorder {lab.Rec} --mode xdp", env);
