@@ -64,26 +64,13 @@ public static class RecorderRunner
             ? Directory.GetDirectories($"/sys/class/net/{o.Interface}/queues", "rx-*").Length : 1;
         if (o.Queues > rxq)
             throw new TapUsageException($"--queues: {o.Interface} has {rxq} rx queue(s), {o.Queues} asked");
-        string obj = FindBpfObject(AfXdpSource.ObjectName)
+        string obj = BpfObjects.Find(AfXdpSource.ObjectName)
             ?? throw new TapUsageException($"BPF object {AfXdpSource.ObjectName} not found (set TAP_BPF_DIR or run make bpf)", ExitCodes.NoBpf);
         try { return new AfXdpSource(obj, ifindex, o.Queues); }
         catch (BpfException e) when (e.Call.StartsWith("bpf_object__") || (e.Call == "socket" && e.Errno == 97 /* EAFNOSUPPORT */))
         {
             throw new TapUsageException($"no BPF/AF_XDP support: {e.Message}", ExitCodes.NoBpf);
         }
-    }
-
-    /// <summary>TAP_BPF_DIR, else BaseDirectory/bpf, else the first bpf/NAME above BaseDirectory.</summary>
-    public static string? FindBpfObject(string name)
-    {
-        if (Environment.GetEnvironmentVariable("TAP_BPF_DIR") is { Length: > 0 } env)
-            return File.Exists(Path.Combine(env, name)) ? Path.Combine(env, name) : null;
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-        {
-            string p = Path.Combine(d.FullName, "bpf", name);
-            if (File.Exists(p)) return p;
-        }
-        return null;
     }
 
     private static int Record(RecorderOptions o, ICaptureSource source, CaptureWriter[] writers, TextWriter stdout, TextWriter stderr)

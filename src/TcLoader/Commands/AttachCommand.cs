@@ -68,10 +68,14 @@ public static class AttachCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>Creates and pins the shared maps if this is the first attach, so they can be filled before any hook goes live.</summary>
+    /// <summary>
+    /// Creates and pins the shared maps if this is the first attach, so they can be filled before any hook
+    /// goes live. Only the maps: the backend loads (and the verifier checks) the program once, afterwards.
+    /// </summary>
     private static void CreateSharedMaps(TapPaths paths, TextWriter log)
     {
         using var obj = BpfObject.Open(paths.Object(TcHookBackend.ObjectFile));
+        obj.SetAutoload(TcHookBackend.Program, false);
         TapMaps.Bind(obj, paths, TapMaps.Shared, log);
         obj.Load();
         TapMaps.PinAll(obj, paths, TapMaps.Shared);

@@ -1,3 +1,5 @@
+using Tap.Interop;
+
 namespace Tap.TcLoader.State;
 
 /// <summary>
@@ -12,25 +14,13 @@ public sealed class TapPaths
     public string LinkDir => Path.Combine(PinDir, "links");
     public string ProgDir => Path.Combine(PinDir, "progs");
     public string StateFile => Path.Combine(StateDir, "state.json");
-    public string BpfDir { get; }
 
-    public TapPaths(string? pinDir = null, string? stateDir = null, string? bpfDir = null)
+    public TapPaths(string? pinDir = null, string? stateDir = null)
     {
         PinDir = pinDir ?? Environment.GetEnvironmentVariable("TAP_PIN_DIR") ?? "/sys/fs/bpf/tcloader";
         StateDir = stateDir ?? Environment.GetEnvironmentVariable("TAP_STATE_DIR") ?? "/run/tcloader";
-        BpfDir = bpfDir ?? FindBpfDir();
     }
 
-    public string Object(string name) => Path.Combine(BpfDir, name);
-
-    private static string FindBpfDir()
-    {
-        var env = Environment.GetEnvironmentVariable("TAP_BPF_DIR");
-        if (!string.IsNullOrEmpty(env)) return env;
-        var local = Path.Combine(AppContext.BaseDirectory, "bpf");
-        if (File.Exists(Path.Combine(local, "tc_clone.o"))) return local;
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "bpf", "tc_clone.o"))) return Path.Combine(d.FullName, "bpf");
-        return local;
-    }
+    /// <summary>The object's path; where it is missing, the path BpfObject.Open then names in its error.</summary>
+    public string Object(string name) => BpfObjects.Find(name) ?? Path.Combine(AppContext.BaseDirectory, "bpf", name);
 }

@@ -53,7 +53,8 @@ public static class Kit
     public static long L(JsonElement e, string k) => e.GetProperty(k).GetInt64();
 
     /// <summary>/sys/class/net/IF/statistics/NAME (root namespace).</summary>
-    public static long IfStat(string iface, string name) => long.Parse(File.ReadAllText($"/sys/class/net/{iface}/statistics/{name}").Trim());
+    public static long IfStat(string iface, string name) =>
+        (long)(Tap.Interop.NetDev.Counter(iface, name) ?? throw new InvalidOperationException($"no counter {name} on {iface}"));
 
     public static JsonElement StatsJson(string path)
     {
